@@ -1,0 +1,262 @@
+//! Command-line interface: flags, help texts, and the shared context (engine, models, image limits).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use issc_core::LoadOptions;
+use issc_detect::{DetectorConfig, DetectorKind, EngineChoice, EngineInfo, FacePipeline, ModelDir};
+
+const ABOUT: &str = "isshesarahconnor: who is in this photo? Face detection, alignment, crops and embeddings, offline.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  issc detect photo.jpg                      faces, scores and landmarks
+  issc verify a.jpg b.jpg                    same person? (cosine vs threshold 0.363)
+  issc crop --in raw/ --out crops/           aligned 112x112 face crops per label folder
+  issc doctor                                engine, models and checksums in use
+
+Models are found in ./models (or any parent folder, or next to the executable); override with --models or
+ISSC_MODELS_DIR. ONNX Runtime is used when its library is found (ORT_DYLIB_PATH, .ort/lib from
+scripts/fetch-onnxruntime.sh, or a pip-installed onnxruntime); the pure-Rust tract engine otherwise.";
+
+/// Top-level command line.
+#[derive(Parser, Debug)]
+#[command(name = "issc", version, about = ABOUT, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    /// Folder holding the ONNX models and SHA256SUMS [env: ISSC_MODELS_DIR] [default: ./models found upward].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub models: Option<PathBuf>,
+
+    /// Inference engine: auto (ONNX Runtime if found, else tract), ort, or tract.
+    #[arg(long, global = true, value_enum, env = "ISSC_ENGINE", default_value = "auto")]
+    pub engine: EngineArg,
+
+    /// Refuse images with more pixels than this (decompression-bomb guard), in megapixels.
+    #[arg(long, global = true, value_name = "MP", default_value_t = 64.0)]
+    pub max_megapixels: f64,
+
+    /// More logging on stderr (-v info, -vv debug); ISSC_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--engine` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EngineArg {
+    /// ONNX Runtime when its library is found, tract otherwise.
+    Auto,
+    /// ONNX Runtime (error if not found).
+    Ort,
+    /// The pure-Rust tract engine.
+    Tract,
+}
+
+/// `--detector` values.
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum DetectorArg {
+    /// YuNet-n (default): fast, accurate, 5 landmarks.
+    #[default]
+    Yunet,
+    /// RetinaFace-MobileNet0.25: a second, different architecture.
+    Retinaface,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Find faces: box (x, y, w, h), score and 5 landmarks per face.
+    #[command(
+        after_help = "Examples:\n  issc detect a.jpg b.png\n  issc detect --json photos/*.jpg > faces.jsonl\n  issc detect --detector retinaface --score 0.8 group.jpg"
+    )]
+    Detect(FacesArgs),
+    /// Find faces and compute a 128-d SFace embedding for each.
+    #[command(after_help = "Examples:\n  issc embed --json a.jpg > a.jsonl")]
+    Embed(FacesArgs),
+    /// Are the largest faces in two photos the same person?
+    #[command(
+        after_help = "Exit code is 0 whether or not they match; non-zero when a photo cannot be read or has no face.\n\nExamples:\n  issc verify a.jpg b.jpg\n  issc verify --json --threshold 0.45 a.jpg b.jpg"
+    )]
+    Verify(VerifyArgs),
+    /// Cut every face out of a folder of photos into aligned (or margin) crops, one folder per label.
+    #[command(
+        after_help = "Layout: <in>/<label>/<photo> (and photos directly in <in>) -> <out>/<label>/<photo-stem>_<n>.png,\nplus <out>/crops.jsonl with one line per face (and one per photo without faces or that failed).\nRe-running skips photos already done.\n\nExamples:\n  issc crop --in raw/ --out crops/\n  issc crop --in raw/ --out crops_margin/ --mode margin --size 160 --margin 0.2"
+    )]
+    Crop(CropArgs),
+    /// Show the engine, model files and checksums in use.
+    Doctor(DoctorArgs),
+    /// Measure images/s and milliseconds per stage (decode, detect, align, embed) over a folder.
+    #[command(
+        after_help = "Examples:\n  issc bench --in ../shared/data/identity/public\n  issc --engine tract bench --in photos/ --json"
+    )]
+    Bench(BenchArgs),
+}
+
+/// Detector flags shared by several commands.
+#[derive(Args, Debug, Clone)]
+pub struct DetectorArgs {
+    /// Which face detector to run.
+    #[arg(long, value_enum, default_value = "yunet")]
+    pub detector: DetectorArg,
+    /// Minimum detection score, 0..1.
+    #[arg(long = "score", value_name = "S", default_value_t = 0.6)]
+    pub score_threshold: f32,
+    /// NMS IoU threshold, 0..1.
+    #[arg(long = "nms", value_name = "IOU", default_value_t = 0.3)]
+    pub nms_threshold: f32,
+    /// Long side (pixels) photos are shrunk to before detection.
+    #[arg(long, value_name = "PX", default_value_t = 640)]
+    pub max_side: u32,
+}
+
+impl DetectorArgs {
+    pub fn config(&self, min_face: f32) -> DetectorConfig {
+        DetectorConfig {
+            score_threshold: self.score_threshold,
+            nms_threshold: self.nms_threshold,
+            max_side: self.max_side,
+            min_face,
+            ..DetectorConfig::default()
+        }
+    }
+
+    pub fn kind(&self) -> DetectorKind {
+        match self.detector {
+            DetectorArg::Yunet => DetectorKind::YuNet,
+            DetectorArg::Retinaface => DetectorKind::RetinaFace,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct FacesArgs {
+    /// Photos to read (any of JPEG, PNG, WebP, GIF, BMP, TIFF, PNM; the format is read from the bytes).
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
+    /// JSON Lines on stdout: one object per photo, in input order.
+    #[arg(long)]
+    pub json: bool,
+    /// Drop faces smaller than this many pixels (short side of the box).
+    #[arg(long, value_name = "PX", default_value_t = 0.0)]
+    pub min_face: f32,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// First photo.
+    pub a: PathBuf,
+    /// Second photo.
+    pub b: PathBuf,
+    /// Cosine similarity at or above which the faces are the same person (SFace author value: 0.363).
+    #[arg(long, default_value_t = issc_detect::SFACE_THRESHOLD)]
+    pub threshold: f32,
+    /// Print `{"same", "cosine", "threshold"}` as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+}
+
+/// Crop modes.
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum CropMode {
+    /// 5-point similarity alignment to the ArcFace template (what SFace expects).
+    #[default]
+    Aligned,
+    /// Box enlarged by --margin, squared and resized (no rotation).
+    Margin,
+}
+
+#[derive(Args, Debug)]
+pub struct CropArgs {
+    /// Input folder: <in>/<label>/<photo> or photos directly inside.
+    #[arg(long = "in", value_name = "DIR")]
+    pub input: PathBuf,
+    /// Output folder (created); mirrors the label folders.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Crop style.
+    #[arg(long, value_enum, default_value = "aligned")]
+    pub mode: CropMode,
+    /// Side of the square crops in pixels.
+    #[arg(long, value_name = "PX", default_value_t = 112)]
+    pub size: u32,
+    /// For --mode margin: how much to enlarge the box on each side, as a fraction of its size.
+    #[arg(long, default_value_t = 0.2)]
+    pub margin: f32,
+    /// Skip faces smaller than this many pixels (short side of the box).
+    #[arg(long, value_name = "PX", default_value_t = 32.0)]
+    pub min_face: f32,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Folder of photos (searched recursively).
+    #[arg(long = "in", value_name = "DIR")]
+    pub input: PathBuf,
+    /// Use at most this many photos.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Passes over the photos (the first one also warms up sessions and is not counted when > 1).
+    #[arg(long, default_value_t = 2)]
+    pub passes: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+}
+
+/// What every command needs: the engine, the models folder and image limits.
+pub struct Context {
+    pub engine: &'static EngineInfo,
+    pub models: ModelDir,
+    pub load: LoadOptions,
+}
+
+impl Context {
+    pub fn new(cli: &Cli) -> anyhow::Result<Self> {
+        let choice = match cli.engine {
+            EngineArg::Auto => EngineChoice::Auto,
+            EngineArg::Ort => EngineChoice::OnnxRuntime,
+            EngineArg::Tract => EngineChoice::Tract,
+        };
+        let engine = issc_detect::init_engine(choice)?;
+        tracing::info!("engine: {engine}");
+        let models = ModelDir::locate(cli.models.as_deref())?;
+        tracing::info!("models: {} ({})", models.path().display(), models.origin());
+        if cli.max_megapixels.is_nan() || cli.max_megapixels <= 0.0 {
+            anyhow::bail!("--max-megapixels must be > 0");
+        }
+        let load = LoadOptions { max_pixels: (cli.max_megapixels * 1e6) as u64, ..LoadOptions::default() };
+        Ok(Self { engine, models, load })
+    }
+
+    pub fn pipeline(&self, det: &DetectorArgs, min_face: f32, embed: bool) -> anyhow::Result<FacePipeline> {
+        FacePipeline::new(&self.models, det.kind(), det.config(min_face), embed)
+            .with_context(|| format!("cannot load the face models from {}", self.models.path().display()))
+    }
+}

@@ -1,0 +1,353 @@
+//! `issc crop`: every face of every photo in a folder, as aligned (or margin) PNG crops plus `crops.jsonl`.
+//!
+//! Restartable: each photo's crops are written atomically, then its manifest lines are appended; a re-run reads
+//! `crops.jsonl` and skips photos whose entries (and crop files) are present for the same settings. At the end the
+//! manifest is rewritten (atomically) sorted, one entry per face or per failed/faceless photo.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::OpenOptions;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use anyhow::{Context as _, bail};
+use image::ImageEncoder;
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{Context, CropArgs, CropMode};
+
+pub const MANIFEST: &str = "crops.jsonl";
+
+/// One line of `crops.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CropEntry {
+    /// The photo, as found under `--in`.
+    pub source: String,
+    /// Label (the sub-folder name), or null for photos directly in `--in`.
+    pub label: Option<String>,
+    /// `ok` (a face was cropped), `no_face`, or `error`.
+    pub status: String,
+    /// Face number within the photo (0 = highest score), for `ok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub face_index: Option<usize>,
+    /// Face box `[x, y, w, h]` in photo pixels.
+    #[serde(rename = "box", skip_serializing_if = "Option::is_none")]
+    pub bbox: Option<[f32; 4]>,
+    /// Five landmarks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub landmarks: Option<[[f32; 2]; 5]>,
+    /// Detector score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
+    /// The crop file, relative to `--out`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crop: Option<String>,
+    /// Crop settings, so a re-run with other settings redoes the photo.
+    pub mode: String,
+    /// Crop side in pixels.
+    pub size: u32,
+    /// For `error`: the reason kind (`corrupt`, `not_an_image`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// For `error`: the full message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Photo width and height.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Photo height.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+}
+
+struct Job {
+    path: PathBuf,
+    source: String,
+    label: Option<String>,
+    stem: String,
+}
+
+fn is_hidden(p: &Path) -> bool {
+    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
+}
+
+/// `<in>/<label>/*` and `<in>/*`, sorted; hidden files and deeper folders are ignored.
+fn collect_jobs(input: &Path, out: &Path) -> anyhow::Result<Vec<Job>> {
+    if !input.is_dir() {
+        bail!("--in {}: not a folder; give a folder of photos (or of label folders of photos)", input.display());
+    }
+    let out_abs = std::fs::canonicalize(out).ok();
+    let mut jobs = Vec::new();
+    let walker =
+        walkdir::WalkDir::new(input).min_depth(1).max_depth(2).sort_by_file_name().into_iter().filter_entry(|e| {
+            // Never descend into hidden folders or into --out when it lies inside --in.
+            let is_out = e.file_type().is_dir()
+                && out_abs.is_some()
+                && std::fs::canonicalize(e.path()).ok().as_ref() == out_abs.as_ref();
+            !is_hidden(e.path()) && !is_out
+        });
+    for entry in walker {
+        let entry = entry.with_context(|| format!("cannot list {}", input.display()))?;
+        let path = entry.path();
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let label = if entry.depth() == 2 {
+            path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned())
+        } else {
+            None
+        };
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        jobs.push(Job { path: path.to_path_buf(), source: path.display().to_string(), label, stem });
+    }
+    // Two photos with the same stem in one label (a.jpg, a.png) would overwrite each other's crops.
+    let mut count: HashMap<(Option<String>, String), usize> = HashMap::new();
+    for j in &jobs {
+        *count.entry((j.label.clone(), j.stem.clone())).or_default() += 1;
+    }
+    for j in &mut jobs {
+        if count[&(j.label.clone(), j.stem.clone())] > 1 {
+            let ext = j.path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
+            j.stem = format!("{}_{ext}", j.stem);
+        }
+    }
+    Ok(jobs)
+}
+
+fn read_manifest(path: &Path) -> anyhow::Result<Vec<CropEntry>> {
+    let Ok(file) = std::fs::File::open(path) else {
+        return Ok(Vec::new());
+    };
+    let mut entries = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<CropEntry>(&line) {
+            Ok(e) => entries.push(e),
+            // A line cut by a crash is ignored: its photo will simply be redone.
+            Err(e) => tracing::warn!("{}:{}: ignoring unreadable line ({e})", path.display(), i + 1),
+        }
+    }
+    Ok(entries)
+}
+
+fn mode_name(m: CropMode) -> &'static str {
+    match m {
+        CropMode::Aligned => "aligned",
+        CropMode::Margin => "margin",
+    }
+}
+
+fn encode_png(img: &image::RgbImage) -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut buf).write_image(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        image::ExtendedColorType::Rgb8,
+    )?;
+    Ok(buf)
+}
+
+/// `issc crop`.
+pub fn run(ctx: &Context, args: CropArgs) -> anyhow::Result<ExitCode> {
+    if args.size < 16 || args.size > 2048 {
+        bail!("--size {} is out of range (16..=2048)", args.size);
+    }
+    if !(0.0..=2.0).contains(&args.margin) {
+        bail!("--margin {} is out of range (0..=2)", args.margin);
+    }
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create --out {}", args.out.display()))?;
+    let jobs = collect_jobs(&args.input, &args.out)?;
+    let manifest_path = args.out.join(MANIFEST);
+    let mode = mode_name(args.mode).to_string();
+
+    // What is already done (latest entries per source, same settings, crop files present).
+    let mut previous: BTreeMap<String, Vec<CropEntry>> = BTreeMap::new();
+    for e in read_manifest(&manifest_path)? {
+        previous.entry(e.source.clone()).or_default().push(e);
+    }
+    let done: HashSet<String> = previous
+        .iter()
+        .filter(|(_, es)| {
+            es.iter().all(|e| e.mode == mode && e.size == args.size && e.status != "error")
+                && es.iter().all(|e| e.crop.as_ref().is_none_or(|c| args.out.join(c).is_file()))
+        })
+        .map(|(s, _)| s.clone())
+        .collect();
+    let todo: Vec<&Job> = jobs.iter().filter(|j| !done.contains(&j.source)).collect();
+    let skipped = jobs.len() - todo.len();
+
+    let pipeline = ctx.pipeline(&args.detector, args.min_face, false)?;
+    let bar = ProgressBar::new(todo.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} cropping [{bar:30}] {pos}/{len} photos {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let appender = Mutex::new(
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&manifest_path)
+            .with_context(|| format!("cannot write {}", manifest_path.display()))?,
+    );
+    let fresh: Mutex<BTreeMap<String, Vec<CropEntry>>> = Mutex::new(BTreeMap::new());
+
+    let base = |job: &Job| CropEntry {
+        source: job.source.clone(),
+        label: job.label.clone(),
+        status: String::new(),
+        face_index: None,
+        bbox: None,
+        landmarks: None,
+        score: None,
+        crop: None,
+        mode: mode.clone(),
+        size: args.size,
+        reason: None,
+        error: None,
+        width: None,
+        height: None,
+    };
+
+    let process = |job: &Job| -> anyhow::Result<Vec<CropEntry>> {
+        let img = match issc_core::load_image(&job.path, &ctx.load) {
+            Ok(img) => img,
+            Err(e) => {
+                return Ok(vec![CropEntry {
+                    status: "error".into(),
+                    reason: Some(e.kind().into()),
+                    error: Some(e.to_string()),
+                    ..base(job)
+                }]);
+            }
+        };
+        let (w, h) = (img.width(), img.height());
+        let faces = match pipeline.detect(&img.rgb) {
+            Ok(f) => f,
+            Err(e) => {
+                return Ok(vec![CropEntry {
+                    status: "error".into(),
+                    reason: Some("detect".into()),
+                    error: Some(format!("{}: {e}", job.source)),
+                    ..base(job)
+                }]);
+            }
+        };
+        if faces.is_empty() {
+            return Ok(vec![CropEntry { status: "no_face".into(), width: Some(w), height: Some(h), ..base(job) }]);
+        }
+        let dir_rel = job.label.as_deref().map(PathBuf::from).unwrap_or_default();
+        let mut entries = Vec::new();
+        for (n, face) in faces.iter().enumerate() {
+            let crop = match args.mode {
+                CropMode::Aligned => match issc_detect::align_face(&img.rgb, &face.landmarks, args.size) {
+                    Some(c) => c,
+                    None => continue,
+                },
+                CropMode::Margin => issc_detect::margin_crop(&img.rgb, &face.bbox, args.margin, args.size),
+            };
+            let rel = dir_rel.join(format!("{}_{n}.png", job.stem));
+            let png = encode_png(&crop)?;
+            issc_core::write_atomic(&args.out.join(&rel), &png)
+                .with_context(|| format!("cannot write {}", args.out.join(&rel).display()))?;
+            entries.push(CropEntry {
+                status: "ok".into(),
+                face_index: Some(n),
+                bbox: Some(face.bbox.into()),
+                landmarks: Some(face.landmarks.0),
+                score: Some(face.score),
+                crop: Some(rel.to_string_lossy().replace('\\', "/")),
+                width: Some(w),
+                height: Some(h),
+                ..base(job)
+            });
+        }
+        if entries.is_empty() {
+            entries.push(CropEntry { status: "no_face".into(), width: Some(w), height: Some(h), ..base(job) });
+        }
+        Ok(entries)
+    };
+
+    let results: Vec<anyhow::Result<()>> = todo
+        .par_iter()
+        .map(|job| {
+            let entries = process(job)?;
+            let mut text = String::new();
+            for e in &entries {
+                text.push_str(&serde_json::to_string(e)?);
+                text.push('\n');
+            }
+            {
+                let mut f = appender.lock().unwrap_or_else(|p| p.into_inner());
+                f.write_all(text.as_bytes())?;
+            }
+            fresh.lock().unwrap_or_else(|p| p.into_inner()).insert(job.source.clone(), entries);
+            bar.inc(1);
+            Ok(())
+        })
+        .collect();
+    bar.finish_and_clear();
+    for r in results {
+        r?; // an output write failure stops the run (after the others finished cleanly)
+    }
+
+    // Compact: previous entries for untouched sources, fresh ones for the rest; sorted; atomic.
+    let fresh = fresh.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut all = previous;
+    for (k, v) in fresh.iter() {
+        all.insert(k.clone(), v.clone());
+    }
+    issc_core::write_atomic_with(&manifest_path, |w| {
+        for entries in all.values() {
+            for e in entries {
+                serde_json::to_writer(&mut *w, e)?;
+                w.write_all(b"\n")?;
+            }
+        }
+        Ok(())
+    })
+    .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+
+    // Summary of this run.
+    let mut faces = 0usize;
+    let mut no_face = 0usize;
+    let mut failed: BTreeMap<String, usize> = BTreeMap::new();
+    for entries in fresh.values() {
+        for e in entries {
+            match e.status.as_str() {
+                "ok" => faces += 1,
+                "no_face" => no_face += 1,
+                _ => *failed.entry(e.reason.clone().unwrap_or_default()).or_default() += 1,
+            }
+        }
+    }
+    let n_failed: usize = failed.values().sum();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "photos": jobs.len(), "processed": todo.len(), "skipped": skipped,
+                "faces": faces, "no_face": no_face, "failed": n_failed, "failed_by_reason": failed,
+                "out": args.out.display().to_string(), "manifest": manifest_path.display().to_string(),
+            })
+        );
+    } else {
+        eprintln!(
+            "{} photos: {} processed, {} already done; {faces} face crops, {no_face} without a face, {n_failed} unreadable",
+            jobs.len(),
+            todo.len(),
+            skipped
+        );
+        for (reason, n) in &failed {
+            eprintln!("  unreadable ({reason}): {n}  (details in {})", manifest_path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,193 @@
+//! `issc detect`, `issc embed`, `issc verify`, `issc doctor`.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use issc_core::Embedding;
+use issc_detect::{AnalyzedFace, FacePipeline};
+use rayon::prelude::*;
+use serde_json::{Value, json};
+
+use crate::cli::{Context, DoctorArgs, FacesArgs, VerifyArgs};
+
+/// One photo's result: dimensions and faces, or why it could not be read.
+struct PhotoResult {
+    path: String,
+    outcome: Result<(u32, u32, Vec<AnalyzedFace>), String>,
+}
+
+fn analyze_path(ctx: &Context, pipeline: &FacePipeline, path: &Path, embed: bool) -> PhotoResult {
+    let name = path.display().to_string();
+    let outcome = (|| {
+        let img = issc_core::load_image(path, &ctx.load).map_err(|e| e.to_string())?;
+        let faces = if embed {
+            pipeline.analyze(&img.rgb)
+        } else {
+            pipeline
+                .detect(&img.rgb)
+                .map(|f| f.into_iter().map(|face| AnalyzedFace { face, embedding: None }).collect())
+        }
+        .map_err(|e| format!("{name}: {e}"))?;
+        Ok((img.width(), img.height(), faces))
+    })();
+    PhotoResult { path: name, outcome }
+}
+
+fn round(v: f32, digits: i32) -> f64 {
+    let k = 10f64.powi(digits);
+    (f64::from(v) * k).round() / k
+}
+
+fn face_json(f: &AnalyzedFace) -> Value {
+    let b = f.face.bbox;
+    let mut v = json!({
+        "box": [round(b.x, 3), round(b.y, 3), round(b.w, 3), round(b.h, 3)],
+        "score": round(f.face.score, 5),
+        "landmarks": f.face.landmarks.0.iter().map(|[x, y]| [round(*x, 3), round(*y, 3)]).collect::<Vec<_>>(),
+    });
+    if let Some(e) = &f.embedding {
+        v["embedding"] = json!(e.as_slice());
+    }
+    v
+}
+
+/// `issc detect` and `issc embed`.
+pub fn detect(ctx: &Context, args: FacesArgs, embed: bool) -> anyhow::Result<ExitCode> {
+    let pipeline = ctx.pipeline(&args.detector, args.min_face, embed)?;
+    let results: Vec<PhotoResult> = args.images.par_iter().map(|p| analyze_path(ctx, &pipeline, p, embed)).collect();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut failed = 0usize;
+    for r in &results {
+        match &r.outcome {
+            Ok((w, h, faces)) => {
+                if args.json {
+                    let line = json!({
+                        "path": r.path, "width": w, "height": h,
+                        "faces": faces.iter().map(face_json).collect::<Vec<_>>(),
+                    });
+                    writeln!(out, "{line}")?;
+                } else {
+                    writeln!(
+                        out,
+                        "{} ({w}x{h}): {} face{}",
+                        r.path,
+                        faces.len(),
+                        if faces.len() == 1 { "" } else { "s" }
+                    )?;
+                    for (i, f) in faces.iter().enumerate() {
+                        let b = f.face.bbox;
+                        write!(
+                            out,
+                            "  #{i} box x={:.1} y={:.1} w={:.1} h={:.1} score={:.3} landmarks=",
+                            b.x, b.y, b.w, b.h, f.face.score
+                        )?;
+                        let lm: Vec<String> =
+                            f.face.landmarks.0.iter().map(|[x, y]| format!("({x:.1},{y:.1})")).collect();
+                        writeln!(out, "{}", lm.join(" "))?;
+                        if let Some(e) = &f.embedding {
+                            let head: Vec<String> = e.as_slice().iter().take(4).map(|v| format!("{v:.4}")).collect();
+                            writeln!(out, "     embedding[{}] = [{}, ...]", e.dim(), head.join(", "))?;
+                        }
+                    }
+                }
+            }
+            Err(why) => {
+                failed += 1;
+                if args.json {
+                    writeln!(out, "{}", json!({"path": r.path, "error": why}))?;
+                } else {
+                    eprintln!("error: {why}");
+                }
+            }
+        }
+    }
+    out.flush()?;
+    if failed > 0 {
+        eprintln!("{failed} of {} photo(s) could not be read", results.len());
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn largest_embedding(ctx: &Context, pipeline: &FacePipeline, path: &Path) -> anyhow::Result<Embedding> {
+    let img = issc_core::load_image(path, &ctx.load)?;
+    let faces = pipeline.detect(&img.rgb).with_context(|| format!("{}: detection failed", path.display()))?;
+    let Some(i) = issc_core::Face::largest(&faces) else {
+        bail!(
+            "{}: no face found (score threshold {}); try a photo where the face is visible and at least ~20 px, \
+             or lower --score",
+            path.display(),
+            pipeline.detector().config().score_threshold
+        );
+    };
+    let embedder = pipeline.embedder().context("pipeline has no embedder")?;
+    let aligned = issc_detect::align_face(&img.rgb, &faces[i].landmarks, embedder.input_size())
+        .with_context(|| format!("{}: the face's landmarks are degenerate; cannot align it", path.display()))?;
+    Ok(embedder.embed(&aligned)?)
+}
+
+/// `issc verify`.
+pub fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    if !(-1.0..=1.0).contains(&args.threshold) {
+        bail!("--threshold {} is not a cosine similarity in [-1, 1]", args.threshold);
+    }
+    let pipeline = ctx.pipeline(&args.detector, 0.0, true)?;
+    let (a, b) =
+        rayon::join(|| largest_embedding(ctx, &pipeline, &args.a), || largest_embedding(ctx, &pipeline, &args.b));
+    let (a, b) = (a?, b?);
+    let cosine = a.cosine(&b);
+    let same = cosine >= args.threshold;
+    if args.json {
+        println!("{}", json!({"same": same, "cosine": round(cosine, 6), "threshold": args.threshold}));
+    } else {
+        println!(
+            "{}: cosine {cosine:.4} {} threshold {}",
+            if same { "same person" } else { "different people" },
+            if same { ">=" } else { "<" },
+            args.threshold
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `issc doctor`.
+pub fn doctor(ctx: &Context, args: DoctorArgs) -> anyhow::Result<ExitCode> {
+    let checks = ctx.models.verify_all();
+    let all_ok = checks.iter().all(|(_, r)| r.is_ok());
+    if args.json {
+        let models: Vec<Value> = checks
+            .iter()
+            .map(|(m, r)| {
+                json!({"file": m.file, "role": m.role, "sha256": m.sha256, "ok": r.is_ok(),
+                       "error": r.as_ref().err().map(|e| e.to_string())})
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "engine": ctx.engine.kind.to_string(),
+                "engine_library": ctx.engine.library.as_ref().map(|p| p.display().to_string()),
+                "engine_reason": ctx.engine.reason,
+                "models_dir": ctx.models.path().display().to_string(),
+                "models": models,
+                "threads": rayon::current_num_threads(),
+            })
+        );
+    } else {
+        println!("issc {}", env!("CARGO_PKG_VERSION"));
+        println!("engine:  {}", ctx.engine);
+        println!("models:  {} ({})", ctx.models.path().display(), ctx.models.origin());
+        for (m, r) in &checks {
+            match r {
+                Ok(()) => println!("  ok     {}  {}", m.file, m.role),
+                Err(e) => println!("  FAILED {}  {e}", m.file),
+            }
+        }
+        println!("threads: {}", rayon::current_num_threads());
+    }
+    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

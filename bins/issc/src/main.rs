@@ -1,0 +1,47 @@
+//! `issc`: who is in this photo? Detect, align, crop and embed faces, and compare two photos, offline.
+
+mod bench;
+mod cli;
+mod crop;
+mod faces;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    init_logging(args.verbose, args.quiet);
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ISSC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
+    use cli::Command;
+    let ctx = cli::Context::new(&args)?;
+    match args.command {
+        Command::Detect(a) => faces::detect(&ctx, a, false),
+        Command::Embed(a) => faces::detect(&ctx, a, true),
+        Command::Verify(a) => faces::verify(&ctx, a),
+        Command::Crop(a) => crop::run(&ctx, a),
+        Command::Doctor(a) => faces::doctor(&ctx, a),
+        Command::Bench(a) => bench::run(&ctx, a),
+    }
+}

@@ -1,0 +1,314 @@
+//! Image loading shared by every stage.
+//!
+//! - The format is sniffed from the bytes, never from the file extension.
+//! - The pixel count is read from the header and checked against a limit *before* decoding, so a
+//!   decompression bomb is refused without allocating its pixels.
+//! - EXIF orientation (1–8) is applied, so pixels are upright as a viewer shows them.
+//! - Greyscale, grey+alpha, RGBA, palette, 16-bit and CMYK inputs become 8-bit RGB (alpha is dropped, as
+//!   OpenCV's `imread` does; 16-bit samples are scaled to 8 bits).
+//! - Empty, truncated and non-image inputs are refused with an error naming the input.
+
+use std::fmt;
+use std::io::Cursor;
+use std::path::Path;
+
+use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
+
+/// Default pixel limit (64 megapixels, e.g. 8000×8000).
+pub const DEFAULT_MAX_PIXELS: u64 = 64_000_000;
+
+/// Default limit on the encoded size of one image (256 MiB).
+pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Limits applied when loading an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Largest accepted `width * height`, checked from the header before decoding.
+    pub max_pixels: u64,
+    /// Largest accepted encoded size in bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self { max_pixels: DEFAULT_MAX_PIXELS, max_bytes: DEFAULT_MAX_BYTES }
+    }
+}
+
+/// A decoded, upright, 8-bit RGB image and what was learnt while decoding it.
+#[derive(Clone)]
+pub struct DecodedImage {
+    /// Pixels, upright (EXIF orientation applied), RGB, 8 bits per channel.
+    pub rgb: RgbImage,
+    /// Container format, as sniffed from the bytes.
+    pub format: ImageFormat,
+    /// Colour type stored in the file, before conversion to RGB.
+    pub source_color: ExtendedColorType,
+    /// EXIF orientation that was applied (1 = none).
+    pub orientation: u8,
+}
+
+impl fmt::Debug for DecodedImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DecodedImage")
+            .field("width", &self.rgb.width())
+            .field("height", &self.rgb.height())
+            .field("format", &self.format)
+            .field("source_color", &self.source_color)
+            .field("orientation", &self.orientation)
+            .finish()
+    }
+}
+
+impl DecodedImage {
+    /// Width in pixels (after orientation).
+    pub fn width(&self) -> u32 {
+        self.rgb.width()
+    }
+    /// Height in pixels (after orientation).
+    pub fn height(&self) -> u32 {
+        self.rgb.height()
+    }
+}
+
+/// Why an image could not be loaded. Every variant names the input (`name`: a path, URL or other label).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImageError {
+    /// The file could not be read.
+    #[error("{name}: cannot read file: {source}")]
+    Io {
+        /// The input.
+        name: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Zero bytes.
+    #[error("{name}: file is empty (0 bytes); re-download or remove it")]
+    Empty {
+        /// The input.
+        name: String,
+    },
+    /// More bytes than allowed.
+    #[error(
+        "{name}: {bytes} bytes is more than the limit of {limit} bytes for one image; shrink it or raise the limit"
+    )]
+    TooManyBytes {
+        /// The input.
+        name: String,
+        /// Its size.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The bytes are not a known image format.
+    #[error(
+        "{name}: not an image (the first bytes, {magic}, match no supported format: JPEG, PNG, WebP, GIF, BMP, TIFF, PNM); \
+         check that the file is really a photo and not an HTML page or a partial download"
+    )]
+    NotAnImage {
+        /// The input.
+        name: String,
+        /// The first bytes, in hex.
+        magic: String,
+    },
+    /// A known image format that this build cannot decode.
+    #[error("{name}: {format:?} images are not supported; convert it to JPEG or PNG")]
+    UnsupportedFormat {
+        /// The input.
+        name: String,
+        /// The sniffed format.
+        format: ImageFormat,
+    },
+    /// The header declares more pixels than allowed (decompression-bomb guard); nothing was decoded.
+    #[error(
+        "{name}: {width}x{height} is {pixels} pixels, more than the limit of {limit}; \
+         refusing to decode it (possible decompression bomb); downscale it or raise the pixel limit"
+    )]
+    TooManyPixels {
+        /// The input.
+        name: String,
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// `width * height`.
+        pixels: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The header or pixel data is damaged or incomplete.
+    #[error("{name}: {format:?} data is truncated or corrupt ({reason}); re-download or re-export the file")]
+    Corrupt {
+        /// The input.
+        name: String,
+        /// The sniffed format.
+        format: ImageFormat,
+        /// What the decoder said.
+        reason: String,
+    },
+}
+
+impl ImageError {
+    /// A short machine-friendly reason, for manifests and summaries (`empty`, `not_an_image`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ImageError::Io { .. } => "io",
+            ImageError::Empty { .. } => "empty",
+            ImageError::TooManyBytes { .. } => "too_many_bytes",
+            ImageError::NotAnImage { .. } => "not_an_image",
+            ImageError::UnsupportedFormat { .. } => "unsupported_format",
+            ImageError::TooManyPixels { .. } => "too_many_pixels",
+            ImageError::Corrupt { .. } => "corrupt",
+        }
+    }
+}
+
+/// Sniff the container format from the first bytes. `None` when no supported format matches.
+pub fn sniff_format(bytes: &[u8]) -> Option<ImageFormat> {
+    image::guess_format(bytes).ok()
+}
+
+/// Read and decode an image file. See [`decode_image`].
+pub fn load_image(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<DecodedImage, ImageError> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|source| ImageError::Io { name: name.clone(), source })?;
+    if meta.len() > opts.max_bytes {
+        return Err(ImageError::TooManyBytes { name, bytes: meta.len(), limit: opts.max_bytes });
+    }
+    let bytes = std::fs::read(path).map_err(|source| ImageError::Io { name: name.clone(), source })?;
+    decode_image(&bytes, &name, opts)
+}
+
+/// Decode an image from memory. `name` is used in error messages (a path, a URL, `"<upload>"`).
+pub fn decode_image(bytes: &[u8], name: &str, opts: &LoadOptions) -> Result<DecodedImage, ImageError> {
+    let name = name.to_string();
+    if bytes.is_empty() {
+        return Err(ImageError::Empty { name });
+    }
+    if bytes.len() as u64 > opts.max_bytes {
+        return Err(ImageError::TooManyBytes { name, bytes: bytes.len() as u64, limit: opts.max_bytes });
+    }
+    let Some(format) = sniff_format(bytes) else {
+        let magic = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
+        return Err(ImageError::NotAnImage { name, magic });
+    };
+    if !matches!(
+        format,
+        ImageFormat::Jpeg
+            | ImageFormat::Png
+            | ImageFormat::WebP
+            | ImageFormat::Gif
+            | ImageFormat::Bmp
+            | ImageFormat::Tiff
+            | ImageFormat::Pnm
+    ) {
+        return Err(ImageError::UnsupportedFormat { name, format });
+    }
+    let corrupt = |reason: String| ImageError::Corrupt { name: name.clone(), format, reason };
+
+    // 1. Header only: dimensions, checked before any pixel is allocated.
+    let (width, height) =
+        ImageReader::with_format(Cursor::new(bytes), format).into_dimensions().map_err(|e| corrupt(e.to_string()))?;
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > opts.max_pixels {
+        return Err(ImageError::TooManyPixels { name, width, height, pixels, limit: opts.max_pixels });
+    }
+    if pixels == 0 {
+        return Err(corrupt(format!("header declares a {width}x{height} image")));
+    }
+    if format == ImageFormat::Jpeg && !jpeg_has_end_marker(bytes) {
+        return Err(corrupt("no end-of-image marker: the file was cut short".into()));
+    }
+
+    // 2. Decode with allocation limits as a second guard.
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(width);
+    limits.max_image_height = Some(height);
+    limits.max_alloc = Some(pixels.saturating_mul(16).saturating_add(64 << 20));
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(|e| corrupt(e.to_string()))?;
+    let source_color = decoder.original_color_type();
+    // A damaged EXIF block must not make a good photo unreadable: fall back to "no transform".
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| corrupt(e.to_string()))?;
+    img.apply_orientation(orientation);
+    let rgb = match img {
+        DynamicImage::ImageRgb8(rgb) => rgb,
+        other => other.to_rgb8(),
+    };
+    Ok(DecodedImage { rgb, format, source_color, orientation: orientation_to_exif(orientation) })
+}
+
+fn orientation_to_exif(o: image::metadata::Orientation) -> u8 {
+    use image::metadata::Orientation::*;
+    match o {
+        NoTransforms => 1,
+        FlipHorizontal => 2,
+        Rotate180 => 3,
+        FlipVertical => 4,
+        Rotate90FlipH => 5,
+        Rotate90 => 6,
+        Rotate270FlipH => 7,
+        Rotate270 => 8,
+    }
+}
+
+/// Walk the JPEG marker structure from SOI and report whether an EOI marker (`FF D9`) closes the image.
+/// A file cut short ends inside a header or inside entropy-coded data without EOI. Bytes after EOI (phone
+/// "motion photo" trailers, vendor blocks) are allowed. The embedded EXIF thumbnail's own EOI is skipped
+/// because APPn segments are stepped over by their length.
+fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    if n < 4 || bytes[0] != 0xFF || bytes[1] != 0xD8 {
+        return false;
+    }
+    let mut i = 2;
+    loop {
+        // Find the next marker (skip fill bytes 0xFF).
+        while i < n && bytes[i] != 0xFF {
+            i += 1;
+        }
+        while i < n && bytes[i] == 0xFF {
+            i += 1;
+        }
+        if i >= n {
+            return false;
+        }
+        let marker = bytes[i];
+        i += 1;
+        match marker {
+            0xD9 => return true,
+            0x01 | 0xD0..=0xD7 => continue, // standalone markers
+            _ => {}
+        }
+        if i + 2 > n {
+            return false;
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[i], bytes[i + 1]]));
+        if len < 2 || i + len > n {
+            return false;
+        }
+        i += len;
+        if marker == 0xDA {
+            // Entropy-coded data: runs until a marker other than stuffing (FF 00) or restart (FF D0..D7).
+            loop {
+                while i < n && bytes[i] != 0xFF {
+                    i += 1;
+                }
+                if i + 1 >= n {
+                    return false;
+                }
+                let next = bytes[i + 1];
+                if next == 0x00 || (0xD0..=0xD7).contains(&next) || next == 0xFF {
+                    i += if next == 0xFF { 1 } else { 2 };
+                    continue;
+                }
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! RetinaFace with a MobileNet-0.25 backbone (biubug6 export), decoded as MODELS.md §5 and `facepipe.py`.
+
+use image::RgbImage;
+use issc_core::{BBox, Face, Landmarks5};
+
+use crate::runner::{ModelRunner, output};
+use crate::{DetectError, Detector, DetectorConfig, ModelDir, imgproc, models, nms};
+
+const NAME: &str = "RetinaFace-MobileNet0.25";
+const MEAN_BGR: [f32; 3] = [104.0, 117.0, 123.0];
+const STEPS: [(usize, [f32; 2]); 3] = [(8, [16.0, 32.0]), (16, [64.0, 128.0]), (32, [256.0, 512.0])];
+const VARIANCE: [f32; 2] = [0.1, 0.2];
+
+/// The RetinaFace-MobileNet0.25 detector: any input size, BGR minus the ImageNet-caffe means.
+pub struct RetinaFace {
+    runner: ModelRunner,
+    config: DetectorConfig,
+}
+
+impl RetinaFace {
+    /// Load and check the model from `models`.
+    pub fn new(models: &ModelDir, config: DetectorConfig) -> Result<Self, DetectError> {
+        config.validate()?;
+        let bytes = models.load(&models::RETINAFACE_MB025)?;
+        let runner = ModelRunner::new(NAME, bytes)?;
+        let names = runner.output_names()?;
+        for want in ["loc", "conf", "iou"] {
+            if !names.iter().any(|n| n == want) {
+                return Err(DetectError::inference(NAME, format!("model lacks output '{want}'")));
+            }
+        }
+        Ok(Self { runner, config })
+    }
+}
+
+/// Anchor boxes `(cx, cy, w, h)` in relative units, row-major per step, as biubug6's `PriorBox`.
+fn priors(h: usize, w: usize) -> Vec<[f32; 4]> {
+    let mut out = Vec::new();
+    for (step, sizes) in STEPS {
+        let (fh, fw) = (h.div_ceil(step), w.div_ceil(step));
+        for i in 0..fh {
+            for j in 0..fw {
+                let cx = (j as f32 + 0.5) * step as f32 / w as f32;
+                let cy = (i as f32 + 0.5) * step as f32 / h as f32;
+                for s in sizes {
+                    out.push([cx, cy, s / w as f32, s / h as f32]);
+                }
+            }
+        }
+    }
+    out
+}
+
+impl Detector for RetinaFace {
+    fn name(&self) -> &str {
+        "retinaface"
+    }
+
+    fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    fn detect(&self, img: &RgbImage) -> Result<Vec<Face>, DetectError> {
+        let (w, h) = img.dimensions();
+        let scale = (f64::from(self.config.max_side) / f64::from(w.max(h))).min(1.0);
+        let nw = ((f64::from(w) * scale).round_ties_even() as u32).max(1);
+        let nh = ((f64::from(h) * scale).round_ties_even() as u32).max(1);
+        let resized;
+        let src = if (nw, nh) == (w, h) {
+            img
+        } else {
+            resized = imgproc::resize_bilinear(img, nw, nh);
+            &resized
+        };
+        let (pw, ph) = (nw as usize, nh as usize);
+        let plane = pw * ph;
+        let mut data = vec![0f32; 3 * plane];
+        for (x, y, p) in src.enumerate_pixels() {
+            let i = y as usize * pw + x as usize;
+            data[i] = f32::from(p.0[2]) - MEAN_BGR[0];
+            data[plane + i] = f32::from(p.0[1]) - MEAN_BGR[1];
+            data[2 * plane + i] = f32::from(p.0[0]) - MEAN_BGR[2];
+        }
+        let outs = self.runner.run(&[1, 3, ph, pw], &data)?;
+        let loc = output(&outs, "loc", NAME)?;
+        let conf = output(&outs, "conf", NAME)?;
+        let lms = output(&outs, "iou", NAME)?;
+        let pri = priors(ph, pw);
+        let n = pri.len();
+        if loc.len() != 4 * n || conf.len() != 2 * n || lms.len() != 10 * n {
+            return Err(DetectError::inference(NAME, format!("expected {n} anchors for a {pw}x{ph} input")));
+        }
+        let (fw, fh) = (pw as f32, ph as f32);
+        let mut faces = Vec::new();
+        for (k, p) in pri.iter().enumerate() {
+            let score = conf[2 * k + 1];
+            if score < self.config.score_threshold {
+                continue;
+            }
+            let l = &loc[4 * k..4 * k + 4];
+            let cx = p[0] + l[0] * VARIANCE[0] * p[2];
+            let cy = p[1] + l[1] * VARIANCE[0] * p[3];
+            let bw = p[2] * (l[2] * VARIANCE[1]).exp();
+            let bh = p[3] * (l[3] * VARIANCE[1]).exp();
+            let m = &lms[10 * k..10 * k + 10];
+            let mut lm = [[0f32; 2]; 5];
+            for (j, q) in lm.iter_mut().enumerate() {
+                *q = [(p[0] + m[2 * j] * VARIANCE[0] * p[2]) * fw, (p[1] + m[2 * j + 1] * VARIANCE[0] * p[3]) * fh];
+            }
+            faces.push(Face {
+                bbox: BBox::new((cx - bw / 2.0) * fw, (cy - bh / 2.0) * fh, bw * fw, bh * fh),
+                score,
+                landmarks: Landmarks5(lm),
+            });
+        }
+        Ok(nms::finish(faces, &self.config, scale))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn prior_count_matches_feature_maps() {
+        let p = super::priors(480, 640);
+        assert_eq!(p.len(), 2 * (60 * 80 + 30 * 40 + 15 * 20));
+        assert!((p[0][0] - 4.0 / 640.0).abs() < 1e-7 && (p[1][2] - 32.0 / 640.0).abs() < 1e-7);
+    }
+}
