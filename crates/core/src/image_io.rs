@@ -12,6 +12,7 @@ use std::fmt;
 use std::io::Cursor;
 use std::path::Path;
 
+use image::metadata::Orientation;
 use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
 /// Default pixel limit (64 megapixels, e.g. 8000×8000).
@@ -223,7 +224,24 @@ pub fn decode_image(bytes: &[u8], name: &str, opts: &LoadOptions) -> Result<Deco
         return Err(corrupt("no end-of-image marker: the file was cut short".into()));
     }
 
-    // 2. Decode with allocation limits as a second guard.
+    // 2. Decode. JPEG goes through libjpeg-turbo's decoder (bit-identical to OpenCV and Pillow, which the
+    //    reference pipeline and most face models were built with); CMYK/YCCK JPEGs and other formats through
+    //    the `image` crate, with allocation limits as a second guard.
+    if format == ImageFormat::Jpeg {
+        match decode_jpeg_libjpeg(bytes) {
+            Ok(Some((mut img, source_color, orientation))) => {
+                img.apply_orientation(orientation);
+                return Ok(DecodedImage {
+                    rgb: img.to_rgb8(),
+                    format,
+                    source_color,
+                    orientation: orientation_to_exif(orientation),
+                });
+            }
+            Ok(None) => {} // CMYK / YCCK: the `image` crate converts those (below)
+            Err(reason) => return Err(corrupt(reason)),
+        }
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = Limits::default();
     limits.max_image_width = Some(width);
@@ -231,9 +249,11 @@ pub fn decode_image(bytes: &[u8], name: &str, opts: &LoadOptions) -> Result<Deco
     limits.max_alloc = Some(pixels.saturating_mul(16).saturating_add(64 << 20));
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(|e| corrupt(e.to_string()))?;
-    let source_color = decoder.original_color_type();
+    // The `image` crate reports CMYK JPEGs as the RGB it converts them to; say what the file holds.
+    let source_color =
+        if format == ImageFormat::Jpeg { ExtendedColorType::Cmyk8 } else { decoder.original_color_type() };
     // A damaged EXIF block must not make a good photo unreadable: fall back to "no transform".
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| corrupt(e.to_string()))?;
     img.apply_orientation(orientation);
     let rgb = match img {
@@ -243,8 +263,45 @@ pub fn decode_image(bytes: &[u8], name: &str, opts: &LoadOptions) -> Result<Deco
     Ok(DecodedImage { rgb, format, source_color, orientation: orientation_to_exif(orientation) })
 }
 
-fn orientation_to_exif(o: image::metadata::Orientation) -> u8 {
-    use image::metadata::Orientation::*;
+/// Decode a JPEG with libjpeg (ISLOW IDCT, fancy upsampling: the library defaults OpenCV uses). `Ok(None)` for
+/// CMYK/YCCK files, which libjpeg cannot convert to RGB. libjpeg reports fatal errors by unwinding (without the
+/// panic hook); they are caught here and returned as the reason.
+type LibjpegOutput = Option<(DynamicImage, ExtendedColorType, Orientation)>;
+
+fn decode_jpeg_libjpeg(bytes: &[u8]) -> Result<LibjpegOutput, String> {
+    let result = std::panic::catch_unwind(|| -> std::io::Result<LibjpegOutput> {
+        let d = mozjpeg::Decompress::with_markers(&[mozjpeg::Marker::APP(1)]).from_mem(bytes)?;
+        let color = match d.color_space() {
+            mozjpeg::ColorSpace::JCS_CMYK | mozjpeg::ColorSpace::JCS_YCCK => return Ok(None),
+            mozjpeg::ColorSpace::JCS_GRAYSCALE => ExtendedColorType::L8,
+            _ => ExtendedColorType::Rgb8,
+        };
+        let orientation = d
+            .markers()
+            .filter_map(|m| m.data.strip_prefix(b"Exif\0\0"))
+            .find_map(Orientation::from_exif_chunk)
+            .unwrap_or(Orientation::NoTransforms);
+        let mut started = d.rgb()?;
+        let (w, h) = (started.width() as u32, started.height() as u32);
+        let pixels: Vec<u8> = started.read_scanlines()?;
+        started.finish()?;
+        let img = RgbImage::from_raw(w, h, pixels)
+            .ok_or_else(|| std::io::Error::other("decoder returned fewer pixels than the header declares"))?;
+        Ok(Some((DynamicImage::ImageRgb8(img), color, orientation)))
+    });
+    match result {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(payload) => Err(payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "libjpeg error".into())),
+    }
+}
+
+fn orientation_to_exif(o: Orientation) -> u8 {
+    use Orientation::*;
     match o {
         NoTransforms => 1,
         FlipHorizontal => 2,

@@ -22,6 +22,7 @@ mod error;
 pub mod imgproc;
 pub mod models;
 pub mod nms;
+mod onnxfix;
 mod retinaface;
 mod runner;
 mod sface;

@@ -21,7 +21,8 @@ impl RetinaFace {
     /// Load and check the model from `models`.
     pub fn new(models: &ModelDir, config: DetectorConfig) -> Result<Self, DetectError> {
         config.validate()?;
-        let bytes = models.load(&models::RETINAFACE_MB025)?;
+        let mut bytes = models.load(&models::RETINAFACE_MB025)?;
+        crate::onnxfix::rename_question_mark_dims(&mut bytes);
         let runner = ModelRunner::new(NAME, bytes)?;
         let names = runner.output_names()?;
         for want in ["loc", "conf", "iou"] {
@@ -119,6 +120,17 @@ impl Detector for RetinaFace {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn symbolic_dims_are_renamed_only_in_inputs_and_outputs() {
+        let models = crate::ModelDir::locate(None).unwrap();
+        let original = models.load(&crate::models::RETINAFACE_MB025).unwrap();
+        let mut fixed = original.clone();
+        // batch, height, width of the input; batch and anchors of the three outputs.
+        assert_eq!(crate::onnxfix::rename_question_mark_dims(&mut fixed), 9);
+        let changed = original.iter().zip(&fixed).filter(|(a, b)| a != b).count();
+        assert_eq!(changed, 9, "one byte per renamed dimension, nothing else");
+    }
+
     #[test]
     fn prior_count_matches_feature_maps() {
         let p = super::priors(480, 640);

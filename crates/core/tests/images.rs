@@ -1,0 +1,204 @@
+//! Image loading on real files: formats sniffed from bytes, EXIF orientation, colour types, and every kind of
+//! bad input refused with an error that names the file.
+
+use std::path::{Path, PathBuf};
+
+use image::ImageFormat;
+use issc_core::{ImageError, LoadOptions, decode_image, load_image};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+fn shared_data() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        println!("skipping the ../shared/data part: folder not present");
+        None
+    }
+}
+
+fn load(p: &Path) -> Result<issc_core::DecodedImage, ImageError> {
+    load_image(p, &LoadOptions::default())
+}
+
+#[test]
+fn format_is_sniffed_from_bytes_not_extension() {
+    // An RGBA PNG named .jpg.
+    let img = load(&fixtures().join("images/insightface_kun.jpg")).unwrap();
+    assert_eq!(img.format, ImageFormat::Png);
+    assert_eq!((img.width(), img.height()), (325, 402));
+    // A WebP copied under a .jpg name.
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("really_webp.jpg");
+    std::fs::copy(fixtures().join("images/pillow_hopper.webp"), &fake).unwrap();
+    let img = load(&fake).unwrap();
+    assert_eq!(img.format, ImageFormat::WebP);
+    assert_eq!((img.width(), img.height()), (128, 128));
+}
+
+#[test]
+fn grey_sixteen_bit_and_cmyk_become_rgb() {
+    let grey = load(&fixtures().join("images/pillow_hopper_gray.jpg")).unwrap();
+    let p = grey.rgb.get_pixel(64, 64).0;
+    assert!(p[0] == p[1] && p[1] == p[2], "grey stays grey: {p:?}");
+    assert_eq!(grey.source_color, image::ExtendedColorType::L8);
+
+    let pgm = load(&fixtures().join("images/pillow_hopper_16bit.pgm")).unwrap();
+    assert_eq!(pgm.format, ImageFormat::Pnm);
+    assert_eq!((pgm.width(), pgm.height()), (128, 128));
+    assert_eq!(pgm.source_color, image::ExtendedColorType::L16);
+    // 16-bit samples are scaled, not truncated: the photo is not black.
+    let mean: f64 = pgm.rgb.as_raw().iter().map(|&v| f64::from(v)).sum::<f64>() / pgm.rgb.as_raw().len() as f64;
+    assert!(mean > 40.0, "mean grey {mean}");
+
+    let cmyk = load(&fixtures().join("images/pillow_pil_sample_cmyk.jpg")).unwrap();
+    assert_eq!(cmyk.format, ImageFormat::Jpeg);
+    assert_eq!(cmyk.source_color, image::ExtendedColorType::Cmyk8, "{:?}", cmyk.source_color);
+    assert_eq!((cmyk.width(), cmyk.height()), (100, 100));
+}
+
+/// Orientation k applied: the decoded image must equal the upright original (up to JPEG noise).
+#[test]
+fn exif_orientation_one_to_eight_gives_the_upright_photo() {
+    let upright_path = shared_data().map(|d| d.join("detection/images/pillow_hopper.jpg"));
+    let Some(upright_path) = upright_path else {
+        // Fixture-only check: orientation 6 must come out 128x128 and not equal its raw (rotated) pixels.
+        let img = load(&fixtures().join("images/pillow_hopper_orientation_6.jpg")).unwrap();
+        assert_eq!(img.orientation, 6);
+        return;
+    };
+    let upright = load(&upright_path).unwrap();
+    assert_eq!(upright.orientation, 1);
+    let dir = upright_path.parent().unwrap();
+    for k in 2..=8 {
+        let img = load(&dir.join(format!("pillow_hopper_orientation_{k}.jpg"))).unwrap();
+        assert_eq!(img.orientation, k, "orientation tag read");
+        assert_eq!(img.rgb.dimensions(), upright.rgb.dimensions());
+        let diff: f64 = img
+            .rgb
+            .as_raw()
+            .iter()
+            .zip(upright.rgb.as_raw())
+            .map(|(a, b)| (f64::from(*a) - f64::from(*b)).abs())
+            .sum::<f64>()
+            / img.rgb.as_raw().len() as f64;
+        assert!(diff < 6.0, "orientation {k}: mean abs difference to upright {diff:.2}");
+    }
+    // A phone photo with orientation 6 (stored 640x480 landscape) comes out portrait.
+    let t1 = load(&dir.join("insightface_image_T1.jpeg")).unwrap();
+    assert_eq!((t1.width(), t1.height(), t1.orientation), (480, 640, 6));
+}
+
+#[test]
+fn damaged_exif_and_invalid_orientation_do_not_make_a_photo_unreadable() {
+    let Some(d) = shared_data() else { return };
+    let bad = load(&d.join("detection/images/pillow_hopper_bad_exif.jpg")).unwrap();
+    assert_eq!(bad.orientation, 1);
+    let zero = load(&d.join("detection/negatives/insightface_mask_white.jpg")).unwrap();
+    assert_eq!(zero.orientation, 1);
+}
+
+#[test]
+fn empty_file_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("empty.jpg");
+    std::fs::write(&p, b"").unwrap();
+    let e = load(&p).unwrap_err();
+    assert!(matches!(e, ImageError::Empty { .. }));
+    let msg = e.to_string();
+    assert!(msg.contains("empty.jpg") && msg.contains("empty (0 bytes)"), "{msg}");
+}
+
+#[test]
+fn truncated_jpeg_is_refused_by_name() {
+    let bytes = std::fs::read(fixtures().join("people/Angelina_Jolie/Angelina_Jolie_0004.jpg")).unwrap();
+    for cut in [bytes.len() / 2, bytes.len() - 2, 200] {
+        let e = decode_image(&bytes[..cut], "cut.jpg", &LoadOptions::default()).unwrap_err();
+        assert!(matches!(e, ImageError::Corrupt { .. }), "cut at {cut}: {e}");
+        let msg = e.to_string();
+        assert!(msg.starts_with("cut.jpg:") && msg.contains("truncated or corrupt"), "{msg}");
+    }
+    // A truncated PNG too.
+    let png = std::fs::read(fixtures().join("images/skimage_chelsea.png")).unwrap();
+    let e = decode_image(&png[..png.len() / 3], "cut.png", &LoadOptions::default()).unwrap_err();
+    assert!(matches!(e, ImageError::Corrupt { .. }), "{e}");
+}
+
+#[test]
+fn trailing_bytes_after_the_jpeg_end_are_accepted() {
+    // Phones append data after EOI ("motion photos"); the photo itself is complete.
+    let mut bytes = std::fs::read(fixtures().join("people/Angelina_Jolie/Angelina_Jolie_0004.jpg")).unwrap();
+    let clean = decode_image(&bytes, "a.jpg", &LoadOptions::default()).unwrap();
+    bytes.extend_from_slice(&[0x42; 5000]);
+    let trailing = decode_image(&bytes, "a.jpg", &LoadOptions::default()).unwrap();
+    assert_eq!(clean.rgb, trailing.rgb);
+}
+
+#[test]
+fn html_and_text_are_not_images() {
+    let html = b"<!DOCTYPE html><html><body>403 Forbidden</body></html>";
+    let e = decode_image(html, "https://example.com/photo.jpg", &LoadOptions::default()).unwrap_err();
+    assert!(matches!(e, ImageError::NotAnImage { .. }));
+    let msg = e.to_string();
+    assert!(msg.starts_with("https://example.com/photo.jpg: not an image") && msg.contains("3c 21 44 4f"), "{msg}");
+}
+
+/// CRC-32 (IEEE) for building PNG chunks by hand.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// A PNG whose header claims `w`×`h` pixels (a decompression bomb: tiny file, huge image).
+fn png_bomb(w: u32, h: u32) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
+    chunk(b"IHDR", &ihdr);
+    chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(b"IEND", &[]);
+    out
+}
+
+#[test]
+fn decompression_bomb_is_refused_from_the_header() {
+    let bomb = png_bomb(100_000, 100_000);
+    assert!(bomb.len() < 100);
+    let e = decode_image(&bomb, "bomb.png", &LoadOptions::default()).unwrap_err();
+    match &e {
+        ImageError::TooManyPixels { width, height, .. } => assert_eq!((*width, *height), (100_000, 100_000)),
+        other => panic!("expected TooManyPixels, got {other}"),
+    }
+    let msg = e.to_string();
+    assert!(msg.starts_with("bomb.png:") && msg.contains("decompression bomb"), "{msg}");
+
+    // The limit is configurable and applies to real photos too.
+    let tight = LoadOptions { max_pixels: 10_000, ..LoadOptions::default() };
+    let e = load_image(fixtures().join("people/Angelina_Jolie/Angelina_Jolie_0004.jpg"), &tight).unwrap_err();
+    assert!(matches!(e, ImageError::TooManyPixels { .. }), "{e}");
+}
+
+#[test]
+fn missing_file_names_the_path() {
+    let e = load(Path::new("/nonexistent/dir/photo.jpg")).unwrap_err();
+    assert!(matches!(e, ImageError::Io { .. }));
+    assert!(e.to_string().contains("/nonexistent/dir/photo.jpg"), "{e}");
+}
