@@ -141,7 +141,7 @@ pub fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let cosine = a.cosine(&b);
     let same = cosine >= args.threshold;
     if args.json {
-        println!("{}", json!({"same": same, "cosine": round(cosine, 6), "threshold": args.threshold}));
+        println!("{}", json!({"same": same, "cosine": round(cosine, 6), "threshold": round(args.threshold, 6)}));
     } else {
         println!(
             "{}: cosine {cosine:.4} {} threshold {}",

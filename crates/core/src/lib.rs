@@ -1,16 +1,4 @@
-//! # issc-core
-//!
-//! The shared vocabulary of isshesarahconnor: image loading that every stage uses (format sniffed from the
-//! bytes, EXIF orientation applied, pixel limits checked before decoding), face geometry ([`BBox`],
-//! [`Landmarks5`], [`Face`]), [`Embedding`]s with cosine similarity, and atomic file writes.
-//!
-//! ```no_run
-//! use issc_core::{load_image, LoadOptions};
-//!
-//! let img = load_image("photo.jpg", &LoadOptions::default())?;
-//! println!("{}x{} {:?}", img.width(), img.height(), img.format);
-//! # Ok::<(), issc_core::ImageError>(())
-//! ```
+#![doc = include_str!("../README.md")]
 
 mod embedding;
 mod fsutil;

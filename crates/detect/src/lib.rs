@@ -1,21 +1,4 @@
-//! # issc-detect
-//!
-//! Faces in, numbers out: detection with five landmarks ([`YuNet`], [`RetinaFace`]), 5-point similarity alignment
-//! to the ArcFace template ([`align_face`]), and 128-d SFace embeddings ([`SFace`]), offline, over ONNX Runtime
-//! or the pure-Rust tract engine (see [`engine`]).
-//!
-//! ```no_run
-//! use issc_detect::{FacePipeline, DetectorKind, DetectorConfig, EngineChoice, ModelDir, init_engine};
-//!
-//! init_engine(EngineChoice::Auto)?;
-//! let models = ModelDir::locate(None)?;
-//! let pipeline = FacePipeline::new(&models, DetectorKind::YuNet, DetectorConfig::default(), true)?;
-//! let img = issc_core::load_image("a.jpg", &Default::default())?;
-//! for face in pipeline.analyze(&img.rgb)? {
-//!     println!("{:?} {:.2}", face.face.bbox, face.face.score);
-//! }
-//! # Ok::<(), issc_detect::DetectError>(())
-//! ```
+#![doc = include_str!("../README.md")]
 
 pub mod engine;
 mod error;
