@@ -16,8 +16,8 @@ Examples:
   issc crop --in raw/ --out crops/           aligned 112x112 face crops per label folder
   issc doctor                                engine, models and checksums in use
 
-Models are found in ./models (or any parent folder, or next to the executable); override with --models or
-ISSC_MODELS_DIR. ONNX Runtime is used when its library is found (ORT_DYLIB_PATH, .ort/lib from
+Models are found in ./models (or any parent folder, or next to the executable); override with --models or \
+ISSC_MODELS_DIR. ONNX Runtime is used when its library is found (ORT_DYLIB_PATH, .ort/lib from \
 scripts/fetch-onnxruntime.sh, or a pip-installed onnxruntime); the pure-Rust tract engine otherwise.";
 
 /// Top-level command line.
@@ -25,23 +25,30 @@ scripts/fetch-onnxruntime.sh, or a pip-installed onnxruntime); the pure-Rust tra
 #[command(name = "issc", version, about = ABOUT, after_help = AFTER_HELP, propagate_version = true)]
 pub struct Cli {
     /// Folder holding the ONNX models and SHA256SUMS [env: ISSC_MODELS_DIR] [default: ./models found upward].
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", help_heading = "Global options")]
     pub models: Option<PathBuf>,
 
     /// Inference engine: auto (ONNX Runtime if found, else tract), ort, or tract.
-    #[arg(long, global = true, value_enum, env = "ISSC_ENGINE", default_value = "auto")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "ISSC_ENGINE",
+        default_value = "auto",
+        help_heading = "Global options"
+    )]
     pub engine: EngineArg,
 
     /// Refuse images with more pixels than this (decompression-bomb guard), in megapixels.
-    #[arg(long, global = true, value_name = "MP", default_value_t = 64.0)]
+    #[arg(long, global = true, value_name = "MP", default_value_t = 64.0, help_heading = "Global options")]
     pub max_megapixels: f64,
 
     /// More logging on stderr (-v info, -vv debug); ISSC_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Global options")]
     pub verbose: u8,
 
     /// Only errors on stderr.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
 
     #[command(subcommand)]

@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 
 use crate::cli::{Context, DoctorArgs, FacesArgs, VerifyArgs};
 
+/// Photos analysed per parallel batch before their results are printed.
+const CHUNK: usize = 64;
+
 /// One photo's result: dimensions and faces, or why it could not be read.
 struct PhotoResult {
     path: String,
@@ -56,57 +59,63 @@ fn face_json(f: &AnalyzedFace) -> Value {
 /// `issc detect` and `issc embed`.
 pub fn detect(ctx: &Context, args: FacesArgs, embed: bool) -> anyhow::Result<ExitCode> {
     let pipeline = ctx.pipeline(&args.detector, args.min_face, embed)?;
-    let results: Vec<PhotoResult> = args.images.par_iter().map(|p| analyze_path(ctx, &pipeline, p, embed)).collect();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let mut failed = 0usize;
-    for r in &results {
-        match &r.outcome {
-            Ok((w, h, faces)) => {
-                if args.json {
-                    let line = json!({
-                        "path": r.path, "width": w, "height": h,
-                        "faces": faces.iter().map(face_json).collect::<Vec<_>>(),
-                    });
-                    writeln!(out, "{line}")?;
-                } else {
-                    writeln!(
-                        out,
-                        "{} ({w}x{h}): {} face{}",
-                        r.path,
-                        faces.len(),
-                        if faces.len() == 1 { "" } else { "s" }
-                    )?;
-                    for (i, f) in faces.iter().enumerate() {
-                        let b = f.face.bbox;
-                        write!(
+    let (mut failed, mut total) = (0usize, 0usize);
+    // Chunks keep memory bounded and stream results, in input order, while each chunk runs on every core.
+    for chunk in args.images.chunks(CHUNK) {
+        let results: Vec<PhotoResult> = chunk.par_iter().map(|p| analyze_path(ctx, &pipeline, p, embed)).collect();
+        total += results.len();
+        for r in &results {
+            match &r.outcome {
+                Ok((w, h, faces)) => {
+                    if args.json {
+                        let line = json!({
+                            "path": r.path, "width": w, "height": h,
+                            "faces": faces.iter().map(face_json).collect::<Vec<_>>(),
+                        });
+                        writeln!(out, "{line}")?;
+                    } else {
+                        writeln!(
                             out,
-                            "  #{i} box x={:.1} y={:.1} w={:.1} h={:.1} score={:.3} landmarks=",
-                            b.x, b.y, b.w, b.h, f.face.score
+                            "{} ({w}x{h}): {} face{}",
+                            r.path,
+                            faces.len(),
+                            if faces.len() == 1 { "" } else { "s" }
                         )?;
-                        let lm: Vec<String> =
-                            f.face.landmarks.0.iter().map(|[x, y]| format!("({x:.1},{y:.1})")).collect();
-                        writeln!(out, "{}", lm.join(" "))?;
-                        if let Some(e) = &f.embedding {
-                            let head: Vec<String> = e.as_slice().iter().take(4).map(|v| format!("{v:.4}")).collect();
-                            writeln!(out, "     embedding[{}] = [{}, ...]", e.dim(), head.join(", "))?;
+                        for (i, f) in faces.iter().enumerate() {
+                            let b = f.face.bbox;
+                            write!(
+                                out,
+                                "  #{i} box x={:.1} y={:.1} w={:.1} h={:.1} score={:.3} landmarks=",
+                                b.x, b.y, b.w, b.h, f.face.score
+                            )?;
+                            let lm: Vec<String> =
+                                f.face.landmarks.0.iter().map(|[x, y]| format!("({x:.1},{y:.1})")).collect();
+                            writeln!(out, "{}", lm.join(" "))?;
+                            if let Some(e) = &f.embedding {
+                                let head: Vec<String> =
+                                    e.as_slice().iter().take(4).map(|v| format!("{v:.4}")).collect();
+                                writeln!(out, "     embedding[{}] = [{}, ...]", e.dim(), head.join(", "))?;
+                            }
                         }
                     }
                 }
-            }
-            Err(why) => {
-                failed += 1;
-                if args.json {
-                    writeln!(out, "{}", json!({"path": r.path, "error": why}))?;
-                } else {
-                    eprintln!("error: {why}");
+                Err(why) => {
+                    failed += 1;
+                    if args.json {
+                        writeln!(out, "{}", json!({"path": r.path, "error": why}))?;
+                    } else {
+                        eprintln!("error: {why}");
+                    }
                 }
             }
         }
+        out.flush()?;
     }
     out.flush()?;
     if failed > 0 {
-        eprintln!("{failed} of {} photo(s) could not be read", results.len());
+        eprintln!("{failed} of {total} photo(s) could not be read");
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)

@@ -69,6 +69,35 @@ pub fn resize_bilinear(src: &RgbImage, dw: u32, dh: u32) -> RgbImage {
     dst
 }
 
+/// The image shrunk (never enlarged) so its long side is at most `max_side`, as the reference does:
+/// `scale = min(1, max_side / max(w, h))`, new size rounded half-to-even (Python's `round`), OpenCV bilinear.
+/// Returns the image (borrowed when unchanged) and the scale.
+pub fn shrink_to_max_side(img: &RgbImage, max_side: u32) -> (std::borrow::Cow<'_, RgbImage>, f64) {
+    let (w, h) = img.dimensions();
+    let scale = (f64::from(max_side) / f64::from(w.max(h))).min(1.0);
+    let nw = ((f64::from(w) * scale).round_ties_even() as u32).max(1);
+    let nh = ((f64::from(h) * scale).round_ties_even() as u32).max(1);
+    if (nw, nh) == (w, h) {
+        (std::borrow::Cow::Borrowed(img), scale)
+    } else {
+        (std::borrow::Cow::Owned(resize_bilinear(img, nw, nh)), scale)
+    }
+}
+
+/// NCHW float planes in **BGR** order, minus `mean_bgr`, on a zero canvas of `pw`×`ph` (≥ the image), the image at
+/// the top-left: the input layout of YuNet (mean 0, padded to multiples of 32) and RetinaFace.
+pub fn bgr_planes(src: &RgbImage, pw: usize, ph: usize, mean_bgr: [f32; 3]) -> Vec<f32> {
+    let plane = pw * ph;
+    let mut data = vec![0f32; 3 * plane];
+    for (x, y, p) in src.enumerate_pixels() {
+        let i = y as usize * pw + x as usize;
+        data[i] = f32::from(p.0[2]) - mean_bgr[0];
+        data[plane + i] = f32::from(p.0[1]) - mean_bgr[1];
+        data[2 * plane + i] = f32::from(p.0[0]) - mean_bgr[2];
+    }
+    data
+}
+
 /// For each destination index: (source index, weight0, weight1) in 11-bit fixed point.
 fn linear_taps(src_len: u32, dst_len: u32) -> Vec<(usize, i32, i32)> {
     let scale = f64::from(src_len) / f64::from(dst_len);

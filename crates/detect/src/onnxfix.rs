@@ -18,33 +18,9 @@ fn varint(b: &[u8], i: &mut usize) -> Option<u64> {
     None
 }
 
-/// The byte ranges of the length-delimited fields numbered `field` in the message `b[range]`.
+/// The byte ranges of the length-delimited fields numbered `field` in the message `b[start..end]`.
 fn field_ranges(b: &[u8], start: usize, end: usize, field: u64) -> Option<Vec<(usize, usize)>> {
-    let mut out = Vec::new();
-    let mut i = start;
-    while i < end {
-        let key = varint(b, &mut i)?;
-        let (num, wire) = (key >> 3, key & 7);
-        match wire {
-            0 => {
-                varint(b, &mut i)?;
-            }
-            1 => i += 8,
-            5 => i += 4,
-            2 => {
-                let len = usize::try_from(varint(b, &mut i)?).ok()?;
-                if i + len > end {
-                    return None;
-                }
-                if num == field {
-                    out.push((i, i + len));
-                }
-                i += len;
-            }
-            _ => return None,
-        }
-    }
-    (i == end).then_some(out)
+    Some(field_spans(b, start, end, field)?.into_iter().map(|(_, s, e)| (s, e)).collect())
 }
 
 /// Rename every `dim_param: "?"` in the graph's inputs and outputs to distinct symbols. Returns how many were
@@ -95,7 +71,8 @@ fn put_field(out: &mut Vec<u8>, field: u64, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
-/// Like [`field_ranges`], also returning where each field's key starts.
+/// The length-delimited fields numbered `field` in the message `b[start..end]`: (key start, payload start,
+/// payload end). `None` if the bytes are not a well-formed message.
 fn field_spans(b: &[u8], start: usize, end: usize, field: u64) -> Option<Vec<(usize, usize, usize)>> {
     let mut out = Vec::new();
     let mut i = start;

@@ -62,26 +62,10 @@ impl Detector for RetinaFace {
     }
 
     fn detect(&self, img: &RgbImage) -> Result<Vec<Face>, DetectError> {
-        let (w, h) = img.dimensions();
-        let scale = (f64::from(self.config.max_side) / f64::from(w.max(h))).min(1.0);
-        let nw = ((f64::from(w) * scale).round_ties_even() as u32).max(1);
-        let nh = ((f64::from(h) * scale).round_ties_even() as u32).max(1);
-        let resized;
-        let src = if (nw, nh) == (w, h) {
-            img
-        } else {
-            resized = imgproc::resize_bilinear(img, nw, nh);
-            &resized
-        };
+        let (src, scale) = imgproc::shrink_to_max_side(img, self.config.max_side);
+        let (nw, nh) = src.dimensions();
         let (pw, ph) = (nw as usize, nh as usize);
-        let plane = pw * ph;
-        let mut data = vec![0f32; 3 * plane];
-        for (x, y, p) in src.enumerate_pixels() {
-            let i = y as usize * pw + x as usize;
-            data[i] = f32::from(p.0[2]) - MEAN_BGR[0];
-            data[plane + i] = f32::from(p.0[1]) - MEAN_BGR[1];
-            data[2 * plane + i] = f32::from(p.0[0]) - MEAN_BGR[2];
-        }
+        let data = imgproc::bgr_planes(&src, pw, ph, MEAN_BGR);
         let outs = self.runner.run(&[1, 3, ph, pw], &data)?;
         let loc = output(&outs, "loc", NAME)?;
         let conf = output(&outs, "conf", NAME)?;

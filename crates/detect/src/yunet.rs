@@ -46,27 +46,11 @@ pub(crate) struct Blob {
 /// Resize so the long side is at most `max_side` (reference: `scale = min(1, max_side / max(w, h))`, new size
 /// rounded half-to-even as Python's `round`), then pad to multiples of 32 and lay out BGR planes.
 pub(crate) fn yunet_blob(img: &RgbImage, max_side: u32) -> Blob {
-    let (w, h) = img.dimensions();
-    let scale = (f64::from(max_side) / f64::from(w.max(h))).min(1.0);
-    let nw = ((f64::from(w) * scale).round_ties_even() as u32).max(1);
-    let nh = ((f64::from(h) * scale).round_ties_even() as u32).max(1);
-    let resized;
-    let src = if (nw, nh) == (w, h) {
-        img
-    } else {
-        resized = imgproc::resize_bilinear(img, nw, nh);
-        &resized
-    };
+    let (src, scale) = imgproc::shrink_to_max_side(img, max_side);
+    let (nw, nh) = src.dimensions();
     let pw = (nw as usize).div_ceil(32) * 32;
     let ph = (nh as usize).div_ceil(32) * 32;
-    let plane = pw * ph;
-    let mut data = vec![0f32; 3 * plane];
-    for (x, y, p) in src.enumerate_pixels() {
-        let i = y as usize * pw + x as usize;
-        data[i] = f32::from(p.0[2]);
-        data[plane + i] = f32::from(p.0[1]);
-        data[2 * plane + i] = f32::from(p.0[0]);
-    }
+    let data = imgproc::bgr_planes(&src, pw, ph, [0.0; 3]);
     Blob { data, width: pw, height: ph, scale }
 }
 
