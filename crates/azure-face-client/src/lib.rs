@@ -1,0 +1,1 @@
+//! Azure AI Face REST v1.2 client (in progress).

@@ -1,0 +1,1 @@
+//! downloader (in progress).
