@@ -61,6 +61,7 @@ pub fn run(ctx: &Context, args: BenchArgs) -> anyhow::Result<ExitCode> {
     let threads = args.threads.unwrap_or_else(rayon::current_num_threads).max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start worker threads")?;
     let pipeline = ctx.pipeline(&args.detector, 0.0, true)?;
+    let engine = ctx.engine()?;
     let pass = || -> (Acc, Duration) {
         let start = Instant::now();
         let acc = pool.install(|| {
@@ -104,7 +105,7 @@ pub fn run(ctx: &Context, args: BenchArgs) -> anyhow::Result<ExitCode> {
     let wall: Duration = measured.iter().map(|(_, w)| *w).sum();
     let n = total.photos;
     let report = json!({
-        "engine": ctx.engine.kind.to_string(),
+        "engine": engine.kind.to_string(),
         "detector": pipeline.detector().name(),
         "threads": threads,
         "photos": files.len(),

@@ -96,6 +96,11 @@ pub enum Command {
         after_help = "Layout: <in>/<label>/<photo> (and photos directly in <in>) -> <out>/<label>/<photo-stem>_<n>.png,\nplus <out>/crops.jsonl with one line per face (and one per photo without faces or that failed).\nRe-running skips photos already done.\n\nExamples:\n  issc crop --in raw/ --out crops/\n  issc crop --in raw/ --out crops_margin/ --mode margin --size 160 --margin 0.2"
     )]
     Crop(CropArgs),
+    /// Turn face crops into a deduplicated, leakage-free train/val/test dataset.
+    #[command(
+        after_help = "Input: <in>/<label>/<image> (the output of `issc crop`). Output: <out>/{train,val,test}/<label>/<image> and\n<out>/dataset.json (every file's hashes and fate). Exact duplicates (BLAKE3) are removed; near duplicates (pHash within\n--phash-distance, mirror images included) stay together in one split; an image under two labels is removed as a labelling\nerror. Re-running with the same inputs and settings does nothing.\n\nExamples:\n  issc prepare --in crops/ --out dataset/\n  issc prepare --in crops/ --out dataset/ --split 0.7,0.15,0.15 --seed 7 --min-per-label 5 --link"
+    )]
+    Prepare(PrepareArgs),
     /// Show the engine, model files and checksums in use.
     Doctor(DoctorArgs),
     /// Measure images/s and milliseconds per stage (decode, detect, align, embed) over a folder.
@@ -210,6 +215,40 @@ pub struct CropArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct PrepareArgs {
+    /// Folder of face crops, one sub-folder per label.
+    #[arg(long = "in", value_name = "DIR")]
+    pub input: PathBuf,
+    /// Dataset folder to create (replaced only if it is a dataset made by `issc prepare`).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Fractions for train,val,test.
+    #[arg(long, default_value = "0.8,0.1,0.1")]
+    pub split: String,
+    /// Seed of the split.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Largest pHash Hamming distance (of 64 bits) for near duplicates.
+    #[arg(long, default_value_t = 6)]
+    pub phash_distance: u32,
+    /// Labels with fewer usable images are reported and skipped.
+    #[arg(long, default_value_t = 3)]
+    pub min_per_label: usize,
+    /// Hard-link files into the dataset instead of copying them.
+    #[arg(long, conflicts_with = "copy")]
+    pub link: bool,
+    /// Copy files into the dataset (default).
+    #[arg(long)]
+    pub copy: bool,
+    /// Do not compare mirror images.
+    #[arg(long)]
+    pub no_mirror: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct DoctorArgs {
     /// Print as JSON.
     #[arg(long)]
@@ -239,31 +278,47 @@ pub struct BenchArgs {
 
 /// What every command needs: the engine, the models folder and image limits.
 pub struct Context {
-    pub engine: &'static EngineInfo,
-    pub models: ModelDir,
+    engine_choice: EngineChoice,
+    models_flag: Option<PathBuf>,
+    models: std::sync::OnceLock<ModelDir>,
     pub load: LoadOptions,
 }
 
 impl Context {
     pub fn new(cli: &Cli) -> anyhow::Result<Self> {
-        let choice = match cli.engine {
+        let engine_choice = match cli.engine {
             EngineArg::Auto => EngineChoice::Auto,
             EngineArg::Ort => EngineChoice::OnnxRuntime,
             EngineArg::Tract => EngineChoice::Tract,
         };
-        let engine = issc_detect::init_engine(choice)?;
-        tracing::info!("engine: {engine}");
-        let models = ModelDir::locate(cli.models.as_deref())?;
-        tracing::info!("models: {} ({})", models.path().display(), models.origin());
         if cli.max_megapixels.is_nan() || cli.max_megapixels <= 0.0 {
             anyhow::bail!("--max-megapixels must be > 0");
         }
         let load = LoadOptions { max_pixels: (cli.max_megapixels * 1e6) as u64, ..LoadOptions::default() };
-        Ok(Self { engine, models, load })
+        Ok(Self { engine_choice, models_flag: cli.models.clone(), models: std::sync::OnceLock::new(), load })
+    }
+
+    /// The inference engine, started on first use (commands without models never start one).
+    pub fn engine(&self) -> anyhow::Result<&'static EngineInfo> {
+        let engine = issc_detect::init_engine(self.engine_choice)?;
+        tracing::info!("engine: {engine}");
+        Ok(engine)
+    }
+
+    /// The models folder, located on first use.
+    pub fn models(&self) -> anyhow::Result<&ModelDir> {
+        if let Some(m) = self.models.get() {
+            return Ok(m);
+        }
+        let m = ModelDir::locate(self.models_flag.as_deref())?;
+        tracing::info!("models: {} ({})", m.path().display(), m.origin());
+        Ok(self.models.get_or_init(|| m))
     }
 
     pub fn pipeline(&self, det: &DetectorArgs, min_face: f32, embed: bool) -> anyhow::Result<FacePipeline> {
-        FacePipeline::new(&self.models, det.kind(), det.config(min_face), embed)
-            .with_context(|| format!("cannot load the face models from {}", self.models.path().display()))
+        self.engine()?;
+        let models = self.models()?;
+        FacePipeline::new(models, det.kind(), det.config(min_face), embed)
+            .with_context(|| format!("cannot load the face models from {}", models.path().display()))
     }
 }

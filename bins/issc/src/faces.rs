@@ -164,7 +164,9 @@ pub fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<ExitCode> {
 
 /// `issc doctor`.
 pub fn doctor(ctx: &Context, args: DoctorArgs) -> anyhow::Result<ExitCode> {
-    let checks = ctx.models.verify_all();
+    let engine = ctx.engine()?;
+    let models_dir = ctx.models()?;
+    let checks = models_dir.verify_all();
     let all_ok = checks.iter().all(|(_, r)| r.is_ok());
     if args.json {
         let models: Vec<Value> = checks
@@ -178,18 +180,18 @@ pub fn doctor(ctx: &Context, args: DoctorArgs) -> anyhow::Result<ExitCode> {
             "{}",
             json!({
                 "version": env!("CARGO_PKG_VERSION"),
-                "engine": ctx.engine.kind.to_string(),
-                "engine_library": ctx.engine.library.as_ref().map(|p| p.display().to_string()),
-                "engine_reason": ctx.engine.reason,
-                "models_dir": ctx.models.path().display().to_string(),
+                "engine": engine.kind.to_string(),
+                "engine_library": engine.library.as_ref().map(|p| p.display().to_string()),
+                "engine_reason": engine.reason,
+                "models_dir": models_dir.path().display().to_string(),
                 "models": models,
                 "threads": rayon::current_num_threads(),
             })
         );
     } else {
         println!("issc {}", env!("CARGO_PKG_VERSION"));
-        println!("engine:  {}", ctx.engine);
-        println!("models:  {} ({})", ctx.models.path().display(), ctx.models.origin());
+        println!("engine:  {engine}");
+        println!("models:  {} ({})", models_dir.path().display(), models_dir.origin());
         for (m, r) in &checks {
             match r {
                 Ok(()) => println!("  ok     {}  {}", m.file, m.role),

@@ -4,6 +4,7 @@ mod bench;
 mod cli;
 mod crop;
 mod faces;
+mod prepare;
 
 use std::process::ExitCode;
 
@@ -41,6 +42,7 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Embed(a) => faces::detect(&ctx, a, true),
         Command::Verify(a) => faces::verify(&ctx, a),
         Command::Crop(a) => crop::run(&ctx, a),
+        Command::Prepare(a) => prepare::run(&ctx, a),
         Command::Doctor(a) => faces::doctor(&ctx, a),
         Command::Bench(a) => bench::run(&ctx, a),
     }
