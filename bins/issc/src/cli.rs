@@ -78,6 +78,11 @@ pub enum DetectorArg {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Download a person's photos (SerpAPI Google Images, a URL list, or a folder) into raw/<label>/.
+    #[command(
+        after_help = "Every body is decoded before it is kept; files are stored as raw/<label>/<blake3>.<ext>, written atomically,\nduplicates by content once; raw/manifest.jsonl records every URL's outcome. Re-running resumes where it stopped.\nSERPAPI_API_KEY comes from the environment or a .env file.\n\nExamples:\n  issc fetch --query \"Ada Lovelace\" --out raw/ --max 200\n  issc fetch --label ada-lovelace --urls urls.txt --out raw/ --concurrency 16 --blacklist blacklist.txt\n  issc fetch --label ada-lovelace --dir ~/Pictures/ada --out raw/"
+    )]
+    Fetch(FetchArgs),
     /// Find faces: box (x, y, w, h), score and 5 landmarks per face.
     #[command(
         after_help = "Examples:\n  issc detect a.jpg b.png\n  issc detect --json photos/*.jpg > faces.jsonl\n  issc detect --detector retinaface --score 0.8 group.jpg"
@@ -212,6 +217,75 @@ pub struct CropArgs {
     pub json: bool,
     #[command(flatten)]
     pub detector: DetectorArgs,
+}
+
+/// `--provider` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProviderArg {
+    /// SerpAPI Google Images (needs --query and SERPAPI_API_KEY).
+    Serpapi,
+    /// A file of URLs, one per line (--urls).
+    Urls,
+    /// Image files in a local folder (--dir).
+    Dir,
+}
+
+#[derive(Args, Debug)]
+pub struct FetchArgs {
+    /// Who to search for, e.g. "Ada Lovelace".
+    #[arg(long)]
+    pub query: Option<String>,
+    /// Label (folder name) [default: a slug of --query, e.g. ada-lovelace].
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Output folder (raw/).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Where candidates come from [default: urls with --urls, dir with --dir, else serpapi].
+    #[arg(long, value_enum)]
+    pub provider: Option<ProviderArg>,
+    /// URL list file for --provider urls.
+    #[arg(long, value_name = "FILE")]
+    pub urls: Option<PathBuf>,
+    /// Folder for --provider dir.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Stop when this many images are stored for the label (earlier runs included).
+    #[arg(long, default_value_t = 100)]
+    pub max: usize,
+    /// Downloads at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Downloads at once from one host.
+    #[arg(long, default_value_t = 2)]
+    pub per_host: usize,
+    /// Seconds for a whole request (body included).
+    #[arg(long, value_name = "S", default_value_t = 30.0)]
+    pub timeout: f64,
+    /// Seconds to connect.
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    pub connect_timeout: f64,
+    /// Largest body accepted, in bytes (enforced while streaming).
+    #[arg(long, value_name = "B", default_value_t = 20 * 1024 * 1024)]
+    pub max_bytes: u64,
+    /// Smallest accepted image side, in pixels.
+    #[arg(long, value_name = "PX", default_value_t = 64)]
+    pub min_side: u32,
+    /// Retries per URL on timeouts, connection errors, 408/429/5xx.
+    #[arg(long, default_value_t = 2)]
+    pub retries: u32,
+    /// Skip URLs that failed this many times in earlier runs.
+    #[arg(long, default_value_t = 3)]
+    pub fail_limit: u32,
+    /// File of blacklisted domains and URL patterns (one per line).
+    #[arg(long, value_name = "FILE")]
+    pub blacklist: Option<PathBuf>,
+    /// SerpAPI search endpoint.
+    #[arg(long, env = "SERPAPI_URL", default_value = issc_downloader::SERPAPI_URL)]
+    pub serpapi_url: String,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

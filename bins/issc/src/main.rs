@@ -4,6 +4,7 @@ mod bench;
 mod cli;
 mod crop;
 mod faces;
+mod fetch;
 mod prepare;
 
 use std::process::ExitCode;
@@ -11,6 +12,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Secrets (SERPAPI_API_KEY, ...) may live in a git-ignored .env; the environment wins.
+    let _ = dotenvy::dotenv();
     let args = cli::Cli::parse();
     init_logging(args.verbose, args.quiet);
     match run(args) {
@@ -38,6 +41,7 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
     use cli::Command;
     let ctx = cli::Context::new(&args)?;
     match args.command {
+        Command::Fetch(a) => fetch::run(&ctx, a),
         Command::Detect(a) => faces::detect(&ctx, a, false),
         Command::Embed(a) => faces::detect(&ctx, a, true),
         Command::Verify(a) => faces::verify(&ctx, a),

@@ -1,0 +1,141 @@
+//! `raw/manifest.jsonl`: one line per URL outcome, appended as results arrive (a line cut by a crash is
+//! ignored when read back).
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+/// What happened to one candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Stored as a new file.
+    Ok,
+    /// A valid image whose bytes were already stored (under another URL).
+    Duplicate,
+    /// Downloaded, but not an acceptable image (permanent: not retried on later runs).
+    Rejected,
+    /// Could not be downloaded (network, HTTP error); retried on later runs until it failed K times.
+    Failed,
+    /// Not attempted (blacklisted, or failed too often before).
+    Skipped,
+}
+
+/// One line of the manifest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    /// The URL (or, for the folder provider, the file path).
+    pub url: String,
+    /// Label the image is for.
+    pub label: String,
+    /// `serpapi`, `urls` or `dir`.
+    pub provider: String,
+    /// Outcome.
+    pub status: Status,
+    /// Short reason for anything but `ok` (`http_404`, `timeout`, `not_an_image`, `too_large`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Longer explanation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// BLAKE3 of the bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// Sniffed format (`jpeg`, `png`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// Pixel width (after EXIF orientation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Pixel height.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Bytes received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// The stored file, relative to the output folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Attempts made in this run.
+    pub attempts: u32,
+    /// Page title / source page, when the provider gave them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Unix time of the outcome.
+    pub time: u64,
+}
+
+/// The manifest file: read at start, appended to while running.
+pub struct Manifest {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+}
+
+impl Manifest {
+    /// Open (creating) `dir/manifest.jsonl` for appending and read what it already holds.
+    pub fn open(dir: &Path) -> std::io::Result<(Self, Vec<Entry>)> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("manifest.jsonl");
+        let mut entries = Vec::new();
+        if let Ok(f) = std::fs::File::open(&path) {
+            for line in std::io::BufReader::new(f).lines() {
+                let line = line?;
+                if let Ok(e) = serde_json::from_str::<Entry>(&line) {
+                    entries.push(e);
+                } else if !line.trim().is_empty() {
+                    tracing::warn!("{}: ignoring an unreadable line (cut by an interrupted run?)", path.display());
+                }
+            }
+        }
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+        Ok((Self { path, file: Mutex::new(file) }, entries))
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append one entry (one `write` of a whole line, then flushed to disk).
+    pub fn append(&self, e: &Entry) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(e).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        f.write_all(&line)?;
+        f.sync_data()
+    }
+}
+
+/// What earlier runs decided about URLs of one label: done (ok, duplicate, rejected) and failure counts.
+#[derive(Debug, Default)]
+pub struct History {
+    /// URLs that need no further attempt, with their final status.
+    pub done: HashMap<String, Status>,
+    /// Failures per URL over all runs.
+    pub failures: HashMap<String, u32>,
+    /// Files already stored for the label.
+    pub stored: usize,
+}
+
+impl History {
+    /// Summarise `entries` for `label`.
+    pub fn of(entries: &[Entry], label: &str) -> Self {
+        let mut h = History::default();
+        for e in entries.iter().filter(|e| e.label == label) {
+            match e.status {
+                Status::Ok | Status::Duplicate | Status::Rejected => {
+                    if e.status == Status::Ok && !h.done.contains_key(&e.url) {
+                        h.stored += 1;
+                    }
+                    h.done.insert(e.url.clone(), e.status);
+                }
+                Status::Failed => *h.failures.entry(e.url.clone()).or_default() += 1,
+                Status::Skipped => {}
+            }
+        }
+        h
+    }
+}
