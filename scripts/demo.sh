@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled photos (tests/fixtures/people: 3 people x 3 photos, real and licensed, see
-# tests/fixtures/README.md): crop every face into aligned 112x112 crops, then verify every listed pair.
+# tests/fixtures/README.md), offline: fetch them (folder provider) into raw/, crop every face into aligned 112x112
+# crops, prepare a deduplicated train/val/test dataset, then verify every listed pair.
 #   scripts/demo.sh            (output in target/demo/)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -13,9 +14,17 @@ out=target/demo
 echo "== engine and models"
 "$issc" doctor
 
-echo "== issc crop --in tests/fixtures/people --out $out/crops"
-"$issc" crop --in tests/fixtures/people --out "$out/crops"
+echo "== issc fetch --dir tests/fixtures/people/<person> --out $out/raw"
+for person in tests/fixtures/people/*/; do
+    "$issc" fetch --dir "$person" --label "$(basename "$person")" --out "$out/raw"
+done
+
+echo "== issc crop --in $out/raw --out $out/crops"
+"$issc" crop --in "$out/raw" --out "$out/crops"
 find "$out/crops" -name '*.png' | sort | sed 's/^/   /'
+
+echo "== issc prepare --in $out/crops --out $out/dataset --split 0.34,0.33,0.33"
+"$issc" prepare --in "$out/crops" --out "$out/dataset" --split 0.34,0.33,0.33
 
 echo "== issc verify on tests/fixtures/pairs.csv (threshold 0.363)"
 right=0; total=0

@@ -70,6 +70,12 @@ struct Job {
     stem: String,
 }
 
+/// Manifests and notes that live beside photos (`raw/manifest.jsonl`, `labels.csv`, ...): not photos, not errors.
+fn is_metadata(p: &Path) -> bool {
+    const EXT: [&str; 10] = ["json", "jsonl", "csv", "tsv", "txt", "md", "log", "toml", "yaml", "yml"];
+    p.extension().and_then(|e| e.to_str()).is_some_and(|e| EXT.contains(&e.to_ascii_lowercase().as_str()))
+}
+
 fn is_hidden(p: &Path) -> bool {
     p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
 }
@@ -92,7 +98,7 @@ fn collect_jobs(input: &Path, out: &Path) -> anyhow::Result<Vec<Job>> {
     for entry in walker {
         let entry = entry.with_context(|| format!("cannot list {}", input.display()))?;
         let path = entry.path();
-        if !entry.file_type().is_file() {
+        if !entry.file_type().is_file() || is_metadata(path) {
             continue;
         }
         let label = if entry.depth() == 2 {

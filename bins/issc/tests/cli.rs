@@ -185,6 +185,8 @@ fn crop_mirrors_labels_writes_manifest_skips_done_work_and_writes_nothing_for_ba
     std::fs::copy(fixtures().join("images/ms_detection4.jpg"), input.join("group.jpg")).unwrap();
     std::fs::copy(fixtures().join("images/skimage_chelsea.png"), input.join("Angelina_Jolie/cat.png")).unwrap();
     let bad = bad_inputs(&input.join("junk"));
+    // A fetch manifest beside the photos is metadata, not a photo that failed.
+    std::fs::write(input.join("manifest.jsonl"), b"{\"url\": \"x\"}\n").unwrap();
     let out_dir = tmp.path().join("crops");
     let (i, o) = (input.display().to_string(), out_dir.display().to_string());
 
