@@ -274,6 +274,9 @@ pub struct FetchArgs {
     /// Retries per URL on timeouts, connection errors, 408/429/5xx.
     #[arg(long, default_value_t = 2)]
     pub retries: u32,
+    /// Redirects followed at most (a redirect into a blacklisted host is never followed).
+    #[arg(long, default_value_t = 5)]
+    pub max_redirects: usize,
     /// Skip URLs that failed this many times in earlier runs.
     #[arg(long, default_value_t = 3)]
     pub fail_limit: u32,

@@ -57,6 +57,7 @@ pub fn run(ctx: &Context, args: FetchArgs) -> anyhow::Result<ExitCode> {
         min_side: args.min_side,
         attempts: args.retries + 1,
         fail_limit: args.fail_limit,
+        max_redirects: args.max_redirects,
         blacklist,
         load: ctx.load,
         ..FetchOptions::default()
