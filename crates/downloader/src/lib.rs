@@ -170,7 +170,13 @@ pub struct Summary {
     pub stored_total: usize,
     /// Search pages read (SerpAPI).
     pub pages: u32,
+    /// Why the search stopped early, if a page after the first failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_error: Option<String>,
 }
+
+/// Most search pages read in one run (SerpAPI gives up to 100 images a page).
+pub const MAX_PAGES: u32 = 20;
 
 /// Progress callback: (candidates finished, candidates known, images stored for the label).
 pub type Progress<'a> = &'a (dyn Fn(usize, usize, usize) + Sync);
@@ -306,10 +312,21 @@ pub async fn fetch(
             && !exhausted
             && queue.len() + tasks.len() < need
         {
-            let cands = s.page(&shared.client, page).await?;
+            let cands = match s.page(&shared.client, page).await {
+                Ok(c) => c,
+                // The first page failing is fatal (wrong key, wrong endpoint); a later one ends the search but
+                // lets the downloads in flight finish and be recorded.
+                Err(e) if page == 0 => return Err(e),
+                Err(e) => {
+                    tracing::warn!("{e}; continuing with the candidates found so far");
+                    summary.search_error = Some(e.to_string());
+                    exhausted = true;
+                    Vec::new()
+                }
+            };
             page += 1;
             summary.pages = page;
-            if cands.is_empty() || page >= 20 {
+            if cands.is_empty() || page >= MAX_PAGES {
                 exhausted = true;
             }
             known_total += admit(cands, &mut summary, &mut queue);
