@@ -74,6 +74,8 @@ pub enum DetectorArg {
     Yunet,
     /// RetinaFace-MobileNet0.25: a second, different architecture.
     Retinaface,
+    /// Azure AI Face detection_03 + recognition_04, remote (AZURE_FACE_ENDPOINT, AZURE_FACE_KEY; adds face ids).
+    Azure,
 }
 
 #[derive(Subcommand, Debug)]
@@ -147,6 +149,7 @@ impl DetectorArgs {
         match self.detector {
             DetectorArg::Yunet => DetectorKind::YuNet,
             DetectorArg::Retinaface => DetectorKind::RetinaFace,
+            DetectorArg::Azure => DetectorKind::Azure,
         }
     }
 }
@@ -393,6 +396,11 @@ impl Context {
     }
 
     pub fn pipeline(&self, det: &DetectorArgs, min_face: f32, embed: bool) -> anyhow::Result<FacePipeline> {
+        if det.kind() == DetectorKind::Azure && !embed {
+            // Remote detection only: no local engine or models needed.
+            let detector = det.kind().open_remote(det.config(min_face)).context("cannot use the Azure detector")?;
+            return Ok(FacePipeline::from_parts(detector, None));
+        }
         self.engine()?;
         let models = self.models()?;
         FacePipeline::new(models, det.kind(), det.config(min_face), embed)

@@ -28,9 +28,9 @@ fn analyze_path(ctx: &Context, pipeline: &FacePipeline, path: &Path, embed: bool
         let faces = if embed {
             pipeline.analyze(&img.rgb)
         } else {
-            pipeline
-                .detect(&img.rgb)
-                .map(|f| f.into_iter().map(|face| AnalyzedFace { face, embedding: None }).collect())
+            pipeline.detector().detect_with_ids(&img.rgb).map(|f| {
+                f.into_iter().map(|(face, detector_id)| AnalyzedFace { face, embedding: None, detector_id }).collect()
+            })
         }
         .map_err(|e| format!("{name}: {e}"))?;
         Ok((img.width(), img.height(), faces))
@@ -50,6 +50,9 @@ fn face_json(f: &AnalyzedFace) -> Value {
         "score": round(f.face.score, 5),
         "landmarks": f.face.landmarks.0.iter().map(|[x, y]| [round(*x, 3), round(*y, 3)]).collect::<Vec<_>>(),
     });
+    if let Some(id) = &f.detector_id {
+        v["face_id"] = json!(id);
+    }
     if let Some(e) = &f.embedding {
         v["embedding"] = json!(e.as_slice());
     }

@@ -366,7 +366,9 @@ pub struct LandmarkCoordinate {
     pub y: f64,
 }
 
-/// The 27 face landmarks.
+/// The 27 face landmarks. Azure returns all of them; the five used for alignment (pupils, nose tip, mouth
+/// corners) are required, the others optional so that compatible servers that locate only five points (such as
+/// `issc serve`) parse too.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -382,49 +384,71 @@ pub struct FaceLandmarks {
     /// Landmark `mouthRight`.
     pub mouth_right: LandmarkCoordinate,
     /// Landmark `eyebrowLeftOuter`.
-    pub eyebrow_left_outer: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eyebrow_left_outer: Option<LandmarkCoordinate>,
     /// Landmark `eyebrowLeftInner`.
-    pub eyebrow_left_inner: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eyebrow_left_inner: Option<LandmarkCoordinate>,
     /// Landmark `eyeLeftOuter`.
-    pub eye_left_outer: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eye_left_outer: Option<LandmarkCoordinate>,
     /// Landmark `eyeLeftTop`.
-    pub eye_left_top: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eye_left_top: Option<LandmarkCoordinate>,
     /// Landmark `eyeLeftBottom`.
-    pub eye_left_bottom: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eye_left_bottom: Option<LandmarkCoordinate>,
     /// Landmark `eyeLeftInner`.
-    pub eye_left_inner: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eye_left_inner: Option<LandmarkCoordinate>,
     /// Landmark `eyebrowRightInner`.
-    pub eyebrow_right_inner: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eyebrow_right_inner: Option<LandmarkCoordinate>,
     /// Landmark `eyebrowRightOuter`.
-    pub eyebrow_right_outer: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eyebrow_right_outer: Option<LandmarkCoordinate>,
     /// Landmark `eyeRightInner`.
-    pub eye_right_inner: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eye_right_inner: Option<LandmarkCoordinate>,
     /// Landmark `eyeRightTop`.
-    pub eye_right_top: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eye_right_top: Option<LandmarkCoordinate>,
     /// Landmark `eyeRightBottom`.
-    pub eye_right_bottom: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eye_right_bottom: Option<LandmarkCoordinate>,
     /// Landmark `eyeRightOuter`.
-    pub eye_right_outer: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eye_right_outer: Option<LandmarkCoordinate>,
     /// Landmark `noseRootLeft`.
-    pub nose_root_left: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nose_root_left: Option<LandmarkCoordinate>,
     /// Landmark `noseRootRight`.
-    pub nose_root_right: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nose_root_right: Option<LandmarkCoordinate>,
     /// Landmark `noseLeftAlarTop`.
-    pub nose_left_alar_top: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nose_left_alar_top: Option<LandmarkCoordinate>,
     /// Landmark `noseRightAlarTop`.
-    pub nose_right_alar_top: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nose_right_alar_top: Option<LandmarkCoordinate>,
     /// Landmark `noseLeftAlarOutTip`.
-    pub nose_left_alar_out_tip: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nose_left_alar_out_tip: Option<LandmarkCoordinate>,
     /// Landmark `noseRightAlarOutTip`.
-    pub nose_right_alar_out_tip: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nose_right_alar_out_tip: Option<LandmarkCoordinate>,
     /// Landmark `upperLipTop`.
-    pub upper_lip_top: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper_lip_top: Option<LandmarkCoordinate>,
     /// Landmark `upperLipBottom`.
-    pub upper_lip_bottom: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper_lip_bottom: Option<LandmarkCoordinate>,
     /// Landmark `underLipTop`.
-    pub under_lip_top: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub under_lip_top: Option<LandmarkCoordinate>,
     /// Landmark `underLipBottom`.
-    pub under_lip_bottom: LandmarkCoordinate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub under_lip_bottom: Option<LandmarkCoordinate>,
 }
 
 /// Head pose in degrees.
@@ -1078,5 +1102,25 @@ mod tests {
         let v: VerificationResult =
             serde_json::from_str(r#"{"isIdentical":true,"confidence":0.9,"newField":{"x":1}}"#).expect("parses");
         assert!(v.is_identical);
+    }
+}
+
+#[cfg(test)]
+mod landmark_tests {
+    use super::*;
+
+    #[test]
+    fn five_point_landmarks_from_a_compatible_server_parse() {
+        let p = |x: f64| serde_json::json!({"x": x, "y": 1.0});
+        let body = serde_json::json!([{
+            "faceRectangle": {"left": 1, "top": 2, "width": 3, "height": 4},
+            "faceLandmarks": {"pupilLeft": p(1.0), "pupilRight": p(2.0), "noseTip": p(3.0), "mouthLeft": p(4.0), "mouthRight": p(5.0)}
+        }]);
+        let faces: Vec<FaceDetectionResult> = serde_json::from_value(body).unwrap();
+        let lm = faces[0].face_landmarks.as_ref().unwrap();
+        assert_eq!(lm.mouth_right.x, 5.0);
+        assert!(lm.eyebrow_left_outer.is_none());
+        let back = serde_json::to_value(lm).unwrap();
+        assert_eq!(back.as_object().unwrap().len(), 5, "absent landmarks stay absent");
     }
 }

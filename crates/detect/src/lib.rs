@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(feature = "azure")]
+mod azure;
 pub mod engine;
 mod error;
 pub mod imgproc;
@@ -17,6 +19,8 @@ use std::time::{Duration, Instant};
 use image::RgbImage;
 use issc_core::{Embedding, Face};
 
+#[cfg(feature = "azure")]
+pub use azure::AzureDetector;
 pub use engine::{EngineChoice, EngineInfo, EngineKind, engine_info, find_onnxruntime, init_engine};
 pub use error::DetectError;
 pub use imgproc::{align_face, margin_crop};
@@ -73,6 +77,11 @@ pub trait Detector: Send + Sync {
     fn config(&self) -> &DetectorConfig;
     /// Faces, highest score first, in the image's pixel coordinates.
     fn detect(&self, image: &RgbImage) -> Result<Vec<Face>, DetectError>;
+    /// Faces with the detector's own id for each, when it has one (remote services return transient face ids);
+    /// local detectors return `None` ids.
+    fn detect_with_ids(&self, image: &RgbImage) -> Result<Vec<(Face, Option<String>)>, DetectError> {
+        Ok(self.detect(image)?.into_iter().map(|f| (f, None)).collect())
+    }
 }
 
 /// Turns an aligned face into an identity embedding.
@@ -97,6 +106,8 @@ pub enum DetectorKind {
     YuNet,
     /// RetinaFace-MobileNet0.25.
     RetinaFace,
+    /// Azure AI Face `detection_03` (feature `azure`; endpoint and key from `AZURE_FACE_ENDPOINT` / `AZURE_FACE_KEY`).
+    Azure,
 }
 
 impl FromStr for DetectorKind {
@@ -105,17 +116,38 @@ impl FromStr for DetectorKind {
         match s.to_ascii_lowercase().as_str() {
             "yunet" => Ok(Self::YuNet),
             "retinaface" => Ok(Self::RetinaFace),
-            other => Err(format!("unknown detector '{other}': use yunet or retinaface")),
+            "azure" => Ok(Self::Azure),
+            other => Err(format!("unknown detector '{other}': use yunet, retinaface or azure")),
         }
     }
 }
 
 impl DetectorKind {
+    /// Open a detector that needs no local models (only `Azure`).
+    pub fn open_remote(self, config: DetectorConfig) -> Result<Box<dyn Detector>, DetectError> {
+        match self {
+            #[cfg(feature = "azure")]
+            DetectorKind::Azure => Ok(Box::new(AzureDetector::from_env(config)?)),
+            other => {
+                let _ = config;
+                Err(DetectError::Config(format!("{other:?} runs locally and needs the models folder")))
+            }
+        }
+    }
+
     /// Load this detector.
     pub fn open(self, models: &ModelDir, config: DetectorConfig) -> Result<Box<dyn Detector>, DetectError> {
         Ok(match self {
             DetectorKind::YuNet => Box::new(YuNet::new(models, config)?),
             DetectorKind::RetinaFace => Box::new(RetinaFace::new(models, config)?),
+            #[cfg(feature = "azure")]
+            DetectorKind::Azure => Box::new(AzureDetector::from_env(config)?),
+            #[cfg(not(feature = "azure"))]
+            DetectorKind::Azure => {
+                return Err(DetectError::Config(
+                    "this build has no Azure detector: rebuild with `--features azure` (issc-detect)".into(),
+                ));
+            }
         })
     }
 }
@@ -127,6 +159,8 @@ pub struct AnalyzedFace {
     pub face: Face,
     /// Who it looks like (absent when the pipeline has no embedder).
     pub embedding: Option<Embedding>,
+    /// The detector's id for the face (Azure's transient faceId), when it has one.
+    pub detector_id: Option<String>,
 }
 
 /// Time spent per stage on one image.
@@ -189,10 +223,10 @@ impl FacePipeline {
     pub fn analyze_timed(&self, image: &RgbImage) -> Result<(Vec<AnalyzedFace>, StageTimes), DetectError> {
         let mut times = StageTimes::default();
         let t = Instant::now();
-        let faces = self.detector.detect(image)?;
+        let faces = self.detector.detect_with_ids(image)?;
         times.detect = t.elapsed();
         let mut out = Vec::with_capacity(faces.len());
-        for face in faces {
+        for (face, detector_id) in faces {
             let embedding = match &self.embedder {
                 Some(e) => {
                     let t = Instant::now();
@@ -210,7 +244,7 @@ impl FacePipeline {
                 }
                 None => None,
             };
-            out.push(AnalyzedFace { face, embedding });
+            out.push(AnalyzedFace { face, embedding, detector_id });
         }
         Ok((out, times))
     }
