@@ -115,6 +115,11 @@ pub enum Command {
         after_help = "Examples:\n  issc bench --in ../shared/data/identity/public\n  issc --engine tract bench --in photos/ --json"
     )]
     Bench(BenchArgs),
+    /// Train a face classifier on a prepared dataset (SFace embeddings + a softmax head, with burn).
+    #[command(
+        after_help = "Input: the output of `issc prepare` (<data>/dataset.json and <data>/{train,val,test}/<label>/). Output in --out: checkpoints/epoch-NNNN.* (every epoch), best/ (model + labels), metrics.json, test.json (accuracy, confusion matrix), model.json (labels, open-set thresholds, centroids, metrics). Embeddings are cached by crop BLAKE3 in --cache. --resume continues from the last checkpoint exactly as an uninterrupted run would.\n\nExamples:\n  issc train --data dataset/ --out runs/first\n  issc train --data dataset/ --out runs/mlp --hidden 64 --patience 30 --lr 0.02 --seed 7\n  issc train --data dataset/ --out runs/first --epochs 800 --resume"
+    )]
+    Train(crate::train::TrainArgs),
 }
 
 /// Detector flags shared by several commands.

@@ -6,6 +6,7 @@ mod crop;
 mod faces;
 mod fetch;
 mod prepare;
+mod train;
 
 use std::process::ExitCode;
 
@@ -49,5 +50,6 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Prepare(a) => prepare::run(&ctx, a),
         Command::Doctor(a) => faces::doctor(&ctx, a),
         Command::Bench(a) => bench::run(&ctx, a),
+        Command::Train(a) => train::run(&ctx, a),
     }
 }

@@ -1,0 +1,589 @@
+//! The training loop of the `head` mode: checkpoints, resume, early stopping, final evaluation.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::EMBEDDING_DIM;
+use crate::cache::CacheStats;
+use crate::data::{EmbeddedSet, Split};
+use crate::error::{TrainError, io_err};
+use crate::head::{Head, HeadConfig};
+use crate::openset::{OpenSetCalibration, argmax, calibrate_open_set, softmax};
+
+/// What is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A classifier head on frozen SFace embeddings.
+    #[default]
+    Head,
+    /// SFace fine-tuned with the head (not implemented yet).
+    Finetune,
+}
+
+/// Training settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainOptions {
+    /// What is trained.
+    pub mode: Mode,
+    /// Maximum number of epochs.
+    pub epochs: usize,
+    /// Stop after this many epochs without a lower validation loss.
+    pub patience: usize,
+    /// AdamW learning rate.
+    pub lr: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// Mini-batch size.
+    pub batch: usize,
+    /// Seed of initialisation and shuffling.
+    pub seed: u64,
+    /// Hidden units of an MLP head; `None` for a linear head.
+    pub hidden: Option<usize>,
+    /// Continue the run in the output folder from its last checkpoint.
+    #[serde(skip)]
+    pub resume: bool,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Head,
+            epochs: 500,
+            patience: 20,
+            lr: 5e-2,
+            weight_decay: 1e-4,
+            batch: 32,
+            seed: 42,
+            hidden: None,
+            resume: false,
+        }
+    }
+}
+
+impl TrainOptions {
+    fn check(&self) -> Result<(), TrainError> {
+        let bad = |m: &str| Err(TrainError::Options(m.to_string()));
+        if self.mode == Mode::Finetune {
+            return Err(TrainError::Unsupported("finetune".into()));
+        }
+        if self.epochs == 0 {
+            return bad("--epochs must be at least 1");
+        }
+        if self.patience == 0 {
+            return bad("--patience must be at least 1");
+        }
+        if self.batch == 0 {
+            return bad("--batch must be at least 1");
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad("--lr must be a positive number");
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad("--weight-decay must be >= 0");
+        }
+        if self.hidden == Some(0) {
+            return bad("--hidden must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// One epoch's figures, as in `metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Mean cross-entropy over the epoch's training mini-batches.
+    pub train_loss: f64,
+    /// Share of training rows classified correctly during the epoch.
+    pub train_accuracy: f64,
+    /// Cross-entropy on the validation split after the epoch.
+    pub val_loss: f64,
+    /// Validation accuracy after the epoch.
+    pub val_accuracy: f64,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Wall-clock seconds of the epoch.
+    pub seconds: f64,
+}
+
+/// The outcome of a training run.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    /// The run folder.
+    pub out: PathBuf,
+    /// Epochs completed (including those before a resume).
+    pub epochs: usize,
+    /// Epoch of the best (lowest validation loss) model.
+    pub best_epoch: usize,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+    /// Epoch the run resumed after, if it did.
+    pub resumed_from: Option<usize>,
+    /// Validation loss of the best model.
+    pub val_loss: f64,
+    /// Validation accuracy of the best model.
+    pub val_accuracy: f64,
+    /// Test accuracy of the best model (NaN without test rows).
+    pub test_accuracy: f64,
+    /// Test rows.
+    pub test_faces: usize,
+    /// Mean seconds per epoch run in this call.
+    pub seconds_per_epoch: f64,
+    /// Open-set rejection thresholds.
+    pub open_set: OpenSetCalibration,
+    /// Embedding cache use.
+    pub cache: CacheStats,
+}
+
+/// `config.json`: what a resumed run must share with the run it continues.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct RunConfig {
+    mode: Mode,
+    patience: usize,
+    lr: f64,
+    weight_decay: f64,
+    batch: usize,
+    seed: u64,
+    head: HeadConfig,
+    dataset_fingerprint: String,
+    labels: Vec<String>,
+    /// Not compared: a resume may extend the run.
+    epochs: usize,
+    data: String,
+}
+
+impl RunConfig {
+    fn differences(&self, other: &RunConfig) -> Vec<&'static str> {
+        let mut d = vec![];
+        let checks: [(&'static str, bool); 8] = [
+            ("mode", self.mode == other.mode),
+            ("patience", self.patience == other.patience),
+            ("lr", self.lr == other.lr),
+            ("weight_decay", self.weight_decay == other.weight_decay),
+            ("batch", self.batch == other.batch),
+            ("seed", self.seed == other.seed),
+            ("head (--hidden)", self.head == other.head),
+            ("dataset (dataset.json fingerprint / labels)", {
+                self.dataset_fingerprint == other.dataset_fingerprint && self.labels == other.labels
+            }),
+        ];
+        for (name, same) in checks {
+            if !same {
+                d.push(name);
+            }
+        }
+        d
+    }
+}
+
+/// The loop's state after an epoch, saved beside each checkpoint (with that epoch's metrics only, so the
+/// checkpoints grow linearly; a resume reads the earlier epochs' metrics from their own state files).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LoopState {
+    epoch: usize,
+    best_epoch: usize,
+    best_val_loss: f64,
+    bad_epochs: usize,
+    stopped_early: bool,
+    #[serde(skip)]
+    metrics: Vec<EpochMetrics>,
+}
+
+/// What `checkpoints/epoch-NNNN.state.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CheckpointState {
+    #[serde(flatten)]
+    state: LoopState,
+    metrics: EpochMetrics,
+}
+
+const CONFIG: &str = "config.json";
+const CHECKPOINTS: &str = "checkpoints";
+
+fn checkpoint_paths(out: &Path, epoch: usize) -> [PathBuf; 3] {
+    let base = out.join(CHECKPOINTS).join(format!("epoch-{epoch:04}"));
+    [base.with_extension("model.bpk"), base.with_extension("optim.bpk"), base.with_extension("state.json")]
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
+    let mut text = serde_json::to_vec_pretty(value)
+        .map_err(|e| TrainError::Io { path: path.to_path_buf(), source: std::io::Error::other(e) })?;
+    text.push(b'\n');
+    issc_core::write_atomic(path, &text).map_err(io_err(path))
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, TrainError> {
+    let text = std::fs::read(path).map_err(io_err(path))?;
+    serde_json::from_slice(&text).map_err(|e| TrainError::Run {
+        path: path.to_path_buf(),
+        reason: format!("not a valid file of this run ({e}); remove the run folder and train again"),
+    })
+}
+
+fn record_err(path: &Path) -> impl FnOnce(burn::store::RecordError) -> TrainError + '_ {
+    move |e| TrainError::Record { path: path.to_path_buf(), reason: e.to_string() }
+}
+
+fn save_model(model: &Head, path: &Path) -> Result<(), TrainError> {
+    let bytes = model.clone().into_record().into_bytes().map_err(record_err(path))?;
+    issc_core::write_atomic(path, &bytes).map_err(io_err(path))
+}
+
+pub(crate) fn load_model(model: Head, path: &Path) -> Result<Head, TrainError> {
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(record_err(path))?;
+    model.try_load_record(record).map_err(record_err(path))
+}
+
+fn save_optim(optim: &ModuleOptimizer, path: &Path) -> Result<(), TrainError> {
+    let bytes = optim.into_bytes().map_err(record_err(path))?;
+    issc_core::write_atomic(path, &bytes).map_err(io_err(path))
+}
+
+fn load_optim(optim: ModuleOptimizer, path: &Path) -> Result<ModuleOptimizer, TrainError> {
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    optim.from_bytes(Bytes::from_bytes_vec(bytes)).map_err(record_err(path))
+}
+
+/// The last complete checkpoint (all three files present) in `out`.
+fn last_checkpoint(out: &Path) -> Option<usize> {
+    let dir = out.join(CHECKPOINTS);
+    let mut best = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(n) = name.strip_prefix("epoch-").and_then(|r| r.strip_suffix(".state.json")) else {
+            continue;
+        };
+        let Ok(n) = n.parse::<usize>() else { continue };
+        if checkpoint_paths(out, n).iter().all(|p| p.is_file()) && best.is_none_or(|b| n > b) {
+            best = Some(n);
+        }
+    }
+    best
+}
+
+/// Logits `[n, c]` of a split, row-major.
+fn logits(model: &Head, split: &Split, device: &Device) -> Vec<f32> {
+    if split.is_empty() {
+        return vec![];
+    }
+    let x = Tensor::<2>::from_data(TensorData::new(split.x.clone(), [split.len(), EMBEDDING_DIM]), device);
+    model.forward(x).into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
+}
+
+/// Mean cross-entropy and accuracy of `logits` against `y`.
+fn loss_accuracy(logits: &[f32], y: &[usize], classes: usize) -> (f64, f64) {
+    if y.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let (mut loss, mut correct) = (0.0f64, 0usize);
+    for (i, &t) in y.iter().enumerate() {
+        let l = &logits[i * classes..(i + 1) * classes];
+        let p = softmax(l);
+        loss -= f64::from(p[t].max(1e-12)).ln();
+        correct += usize::from(argmax(l) == t);
+    }
+    (loss / y.len() as f64, correct as f64 / y.len() as f64)
+}
+
+/// Mean training embedding of each class, L2-normalised: `[c, dim]`.
+fn centroids(train: &Split, classes: usize) -> Vec<f32> {
+    let mut c = vec![0f64; classes * EMBEDDING_DIM];
+    for i in 0..train.len() {
+        let k = train.y[i];
+        for (j, v) in train.row(i).iter().enumerate() {
+            c[k * EMBEDDING_DIM + j] += f64::from(*v);
+        }
+    }
+    let mut out = vec![0f32; c.len()];
+    for k in 0..classes {
+        let row = &c[k * EMBEDDING_DIM..(k + 1) * EMBEDDING_DIM];
+        let norm = row.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
+        for j in 0..EMBEDDING_DIM {
+            out[k * EMBEDDING_DIM + j] = (row[j] / norm) as f32;
+        }
+    }
+    out
+}
+
+/// Train a classifier head on `set`, writing the run to `out`:
+///
+/// - `config.json`, `labels.json`;
+/// - `checkpoints/epoch-NNNN.{model.bpk,optim.bpk,state.json}` after every epoch (model, AdamW state, loop
+///   state: `--resume` continues bit-identically);
+/// - `metrics.json` (per epoch: train/val loss and accuracy, lr, seconds), rewritten after every epoch;
+/// - `best/` (`model.bpk`, `labels.json`, `head.json`): the model of the lowest validation loss;
+/// - `test.json` (test accuracy, confusion matrix) and `model.json` (model card: labels, head, open-set
+///   thresholds, class centroids, metrics, training settings).
+///
+/// Every file is written atomically. `on_epoch` is called after each epoch.
+pub fn train_head(
+    set: &EmbeddedSet,
+    out: &Path,
+    opts: &TrainOptions,
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> Result<TrainReport, TrainError> {
+    opts.check()?;
+    let classes = set.labels.len();
+    if classes < 2 || set.train.is_empty() || set.val.is_empty() {
+        return Err(TrainError::Dataset {
+            path: set.root.clone(),
+            reason: format!(
+                "needs at least 2 labels and training and validation crops (have {classes} labels, {} train, {} \
+                 val)",
+                set.train.len(),
+                set.val.len()
+            ),
+        });
+    }
+    let head_cfg = HeadConfig { input: EMBEDDING_DIM, hidden: opts.hidden, classes };
+    let config = RunConfig {
+        mode: opts.mode,
+        patience: opts.patience,
+        lr: opts.lr,
+        weight_decay: opts.weight_decay,
+        batch: opts.batch,
+        seed: opts.seed,
+        head: head_cfg,
+        dataset_fingerprint: set.fingerprint.clone(),
+        labels: set.labels.clone(),
+        epochs: opts.epochs,
+        data: set.root.display().to_string(),
+    };
+    let config_path = out.join(CONFIG);
+    let existing = config_path.is_file() || out.join(CHECKPOINTS).is_dir();
+    if existing && !opts.resume {
+        return Err(TrainError::Run {
+            path: out.to_path_buf(),
+            reason: "already holds a training run; pass --resume to continue it, or choose another --out".into(),
+        });
+    }
+    if opts.resume && config_path.is_file() {
+        let old: RunConfig = read_json(&config_path)?;
+        let diff = old.differences(&config);
+        if !diff.is_empty() {
+            return Err(TrainError::Run {
+                path: config_path.clone(),
+                reason: format!(
+                    "--resume with different settings than the run ({}); use the same flags (only --epochs may \
+                     change) or another --out",
+                    diff.join(", ")
+                ),
+            });
+        }
+    }
+    write_json(&config_path, &config)?;
+    write_json(&out.join("labels.json"), &set.labels)?;
+
+    let device = Device::flex().autodiff();
+    let mut init_rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    init_rng.set_stream(u64::MAX);
+    let mut model = Head::new(&head_cfg, &mut init_rng, &device);
+    let mut optim = AdamWConfig::new().with_weight_decay(opts.weight_decay as f32).init();
+    let mut state = LoopState {
+        epoch: 0,
+        best_epoch: 0,
+        best_val_loss: f64::MAX,
+        bad_epochs: 0,
+        stopped_early: false,
+        metrics: vec![],
+    };
+    let mut resumed_from = None;
+    if opts.resume
+        && let Some(n) = last_checkpoint(out)
+    {
+        let [m, o, s] = checkpoint_paths(out, n);
+        model = load_model(model, &m)?;
+        optim = load_optim(optim, &o)?;
+        let last: CheckpointState = read_json(&s)?;
+        state = last.state;
+        for e in 1..n {
+            let p = checkpoint_paths(out, e)[2].clone();
+            if !p.is_file() {
+                return Err(TrainError::Run {
+                    path: p,
+                    reason: "missing: the metrics of every earlier epoch are needed to resume; train again".into(),
+                });
+            }
+            let earlier: CheckpointState = read_json(&p)?;
+            state.metrics.push(earlier.metrics);
+        }
+        state.metrics.push(last.metrics);
+        resumed_from = Some(n);
+        tracing::info!("resuming {} after epoch {n}", out.display());
+    }
+
+    let n = set.train.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut seconds = 0.0;
+    let mut run_epochs = 0usize;
+    while state.epoch < opts.epochs && !state.stopped_early {
+        let epoch = state.epoch + 1;
+        let started = Instant::now();
+        // The shuffle of epoch e depends only on (seed, e): a resumed run draws the same batches.
+        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+        rng.set_stream(epoch as u64);
+        order.sort_unstable();
+        order.shuffle(&mut rng);
+        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+        for batch in order.chunks(opts.batch) {
+            let b = batch.len();
+            let mut xs = Vec::with_capacity(b * EMBEDDING_DIM);
+            let mut onehot = vec![0f32; b * classes];
+            for (r, &i) in batch.iter().enumerate() {
+                xs.extend_from_slice(set.train.row(i));
+                onehot[r * classes + set.train.y[i]] = 1.0;
+            }
+            let x = Tensor::<2>::from_data(TensorData::new(xs, [b, EMBEDDING_DIM]), &device);
+            let target = Tensor::<2>::from_data(TensorData::new(onehot, [b, classes]), &device);
+            let logits = model.forward(x);
+            let logp = burn::tensor::activation::log_softmax(logits.clone(), 1);
+            let loss = (logp * target).sum_dim(1).mean().neg();
+            let batch_logits = logits.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
+            for (r, &i) in batch.iter().enumerate() {
+                correct += usize::from(argmax(&batch_logits[r * classes..(r + 1) * classes]) == set.train.y[i]);
+            }
+            loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * b as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(opts.lr, model, grads);
+        }
+        let valid = model.valid();
+        let val_logits = logits(&valid, &set.val, &device.clone().inner());
+        let (val_loss, val_accuracy) = loss_accuracy(&val_logits, &set.val.y, classes);
+        let secs = started.elapsed().as_secs_f64();
+        let m = EpochMetrics {
+            epoch,
+            train_loss: loss_sum / n as f64,
+            train_accuracy: correct as f64 / n as f64,
+            val_loss,
+            val_accuracy,
+            lr: opts.lr,
+            seconds: secs,
+        };
+        state.epoch = epoch;
+        if val_loss < state.best_val_loss {
+            state.best_val_loss = val_loss;
+            state.best_epoch = epoch;
+            state.bad_epochs = 0;
+        } else {
+            state.bad_epochs += 1;
+            state.stopped_early = state.bad_epochs >= opts.patience;
+        }
+        state.metrics.push(m.clone());
+        let [mp, op, sp] = checkpoint_paths(out, epoch);
+        save_model(&model, &mp)?;
+        save_optim(&optim, &op)?;
+        // Last: its presence marks the checkpoint complete.
+        write_json(&sp, &CheckpointState { state: state.clone(), metrics: m.clone() })?;
+        write_json(&out.join("metrics.json"), &metrics_json(&state))?;
+        seconds += secs;
+        run_epochs += 1;
+        on_epoch(&m);
+    }
+    write_json(&out.join("metrics.json"), &metrics_json(&state))?;
+
+    // The best model, evaluated.
+    let best_path = checkpoint_paths(out, state.best_epoch)[0].clone();
+    let inner = device.clone().inner();
+    let best = load_model(Head::new(&head_cfg, &mut ChaCha8Rng::seed_from_u64(0), &inner), &best_path)?;
+    let best_bytes = std::fs::read(&best_path).map_err(io_err(&best_path))?;
+    let best_dir = out.join("best");
+    issc_core::write_atomic(&best_dir.join("model.bpk"), &best_bytes).map_err(io_err(&best_dir))?;
+    write_json(&best_dir.join("labels.json"), &set.labels)?;
+    write_json(&best_dir.join("head.json"), &head_cfg)?;
+
+    let val_logits = logits(&best, &set.val, &inner);
+    let (val_loss, val_accuracy) = loss_accuracy(&val_logits, &set.val.y, classes);
+    let test_logits = logits(&best, &set.test, &inner);
+    let (test_loss, test_accuracy) = loss_accuracy(&test_logits, &set.test.y, classes);
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    let mut mistakes = vec![];
+    for (i, &t) in set.test.y.iter().enumerate() {
+        let p = argmax(&test_logits[i * classes..(i + 1) * classes]);
+        confusion[t][p] += 1;
+        if p != t {
+            mistakes.push(serde_json::json!({
+                "file": set.test.paths[i], "label": set.labels[t], "predicted": set.labels[p],
+            }));
+        }
+    }
+    write_json(
+        &out.join("test.json"),
+        &serde_json::json!({
+            "faces": set.test.len(),
+            "accuracy": test_accuracy,
+            "loss": test_loss,
+            "confusion_matrix": { "labels": set.labels, "rows": "true label", "columns": "predicted label",
+                                  "matrix": confusion },
+            "mistakes": mistakes,
+            "best_epoch": state.best_epoch,
+        }),
+    )?;
+
+    let cents = centroids(&set.train, classes);
+    let open_set = calibrate_open_set(&val_logits, &set.val.x, &set.val.y, &cents, classes);
+    let centroid_map: serde_json::Map<String, serde_json::Value> = set
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(k, l)| (l.clone(), serde_json::json!(&cents[k * EMBEDDING_DIM..(k + 1) * EMBEDDING_DIM])))
+        .collect();
+    write_json(
+        &out.join("model.json"),
+        &serde_json::json!({
+            "format": "issc-train/1",
+            "issc_train_version": env!("CARGO_PKG_VERSION"),
+            "mode": opts.mode,
+            "embedder": { "name": "sface", "dim": EMBEDDING_DIM, "input": [3, 112, 112],
+                          "verification_threshold": issc_detect::SFACE_THRESHOLD },
+            "head": head_cfg,
+            "weights": "best/model.bpk",
+            "labels": set.labels,
+            "open_set": open_set,
+            "centroids": centroid_map,
+            "metrics": { "best_epoch": state.best_epoch, "epochs": state.epoch, "stopped_early": state.stopped_early,
+                         "val_loss": val_loss, "val_accuracy": val_accuracy, "val_faces": set.val.len(),
+                         "test_accuracy": test_accuracy, "test_faces": set.test.len(),
+                         "train_faces": set.train.len() },
+            "training": { "epochs": opts.epochs, "patience": opts.patience, "lr": opts.lr,
+                          "weight_decay": opts.weight_decay, "batch": opts.batch, "seed": opts.seed,
+                          "optimizer": "AdamW", "loss": "softmax cross-entropy",
+                          "dataset": set.root.display().to_string(), "dataset_fingerprint": set.fingerprint },
+        }),
+    )?;
+
+    Ok(TrainReport {
+        out: out.to_path_buf(),
+        epochs: state.epoch,
+        best_epoch: state.best_epoch,
+        stopped_early: state.stopped_early,
+        resumed_from,
+        val_loss,
+        val_accuracy,
+        test_accuracy,
+        test_faces: set.test.len(),
+        seconds_per_epoch: if run_epochs > 0 { seconds / run_epochs as f64 } else { 0.0 },
+        open_set,
+        cache: set.cache,
+    })
+}
+
+fn metrics_json(state: &LoopState) -> serde_json::Value {
+    serde_json::json!({
+        "epochs": state.metrics,
+        "best_epoch": state.best_epoch,
+        "best_val_loss": state.best_val_loss,
+        "stopped_early": state.stopped_early,
+    })
+}
