@@ -42,6 +42,16 @@ fn ms(d: Duration, n: usize) -> f64 {
     if n == 0 { 0.0 } else { d.as_secs_f64() * 1000.0 / n as f64 }
 }
 
+/// The first bytes of a file (enough to sniff its format without reading the whole photo twice).
+fn head(p: &std::path::Path) -> Vec<u8> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(64);
+    if let Ok(f) = std::fs::File::open(p) {
+        let _ = f.take(64).read_to_end(&mut buf);
+    }
+    buf
+}
+
 /// `issc bench`.
 pub fn run(ctx: &Context, args: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut files: Vec<PathBuf> = walkdir::WalkDir::new(&args.input)
@@ -50,7 +60,7 @@ pub fn run(ctx: &Context, args: BenchArgs) -> anyhow::Result<ExitCode> {
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
         .map(|e| e.into_path())
-        .filter(|p| issc_core::sniff_format(&std::fs::read(p).unwrap_or_default()).is_some())
+        .filter(|p| issc_core::sniff_format(&head(p)).is_some())
         .collect();
     if let Some(n) = args.limit {
         files.truncate(n);
