@@ -120,6 +120,16 @@ pub enum Command {
         after_help = "Input: the output of `issc prepare` (<data>/dataset.json and <data>/{train,val,test}/<label>/). Output in --out: checkpoints/epoch-NNNN.* (every epoch), best/ (model + labels), metrics.json, test.json (accuracy, confusion matrix), model.json (labels, open-set thresholds, centroids, metrics). Embeddings are cached by crop BLAKE3 in --cache. --resume continues from the last checkpoint exactly as an uninterrupted run would.\n\nExamples:\n  issc train --data dataset/ --out runs/first\n  issc train --data dataset/ --out runs/mlp --hidden 64 --patience 30 --lr 0.02 --seed 7\n  issc train --data dataset/ --out runs/first --epochs 800 --resume"
     )]
     Train(crate::train::TrainArgs),
+    /// Export a training run as one ONNX graph (aligned face in; embedding and probabilities out) + model card.
+    #[command(
+        after_help = "Writes <out>/model.onnx (SFace with the trained head appended: face [N,3,112,112] RGB 0..255 -> embedding [N,128],\nL2-normalised, and probabilities [N,C]) and <out>/model.json (labels in output order, the unknown-rejection rule and\nthreshold, verification threshold, metrics, input spec, sha256 of model.onnx, training settings). Before writing, the\ngraph is run on the run's test faces next to the trained model; the export is refused if they differ by more than 1e-4.\n\nExamples:\n  issc export --run runs/first --out model/\n  issc export --run runs/first --out model/ --json"
+    )]
+    Export(crate::model::ExportArgs),
+    /// Who is in these photos? Detect, align and label every face with an exported model (or \"unknown\").
+    #[command(
+        after_help = "Needs only the exported folder (model.onnx + model.json) and the bundled detector; no training code runs.\n\nExamples:\n  issc predict --model model/ photo.jpg\n  issc predict --model model/ --json --top-k 5 photos/*.jpg > who.jsonl"
+    )]
+    Predict(crate::model::PredictArgs),
 }
 
 /// Detector flags shared by several commands.

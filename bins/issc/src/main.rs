@@ -5,6 +5,7 @@ mod cli;
 mod crop;
 mod faces;
 mod fetch;
+mod model;
 mod prepare;
 mod train;
 
@@ -51,5 +52,7 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(a) => faces::doctor(&ctx, a),
         Command::Bench(a) => bench::run(&ctx, a),
         Command::Train(a) => train::run(&ctx, a),
+        Command::Export(a) => model::export(&ctx, a),
+        Command::Predict(a) => model::predict(&ctx, a),
     }
 }

@@ -103,7 +103,7 @@ fn head_training_is_accurate_writes_the_run_and_reuses_the_cache() {
     assert_eq!(cache["hits"], 0, "a fresh cache has no hits");
     if full {
         assert!(faces >= 10, "too few test faces for a meaningful figure: {faces}");
-        assert!(acc >= 0.9, "test accuracy {acc} < 0.9");
+        assert!(acc >= 0.98, "test accuracy {acc} < 0.98 (the issue's bar)");
         assert!(f(&r["val_accuracy"]) >= 0.85, "{r}");
     }
 
@@ -250,14 +250,11 @@ fn unusable_datasets_fail_clearly_and_leave_no_run() {
     assert!(!run.exists(), "nothing written for a refused dataset");
 }
 
-#[test]
-fn left_out_people_come_back_unknown() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (all, full) = make_dataset(tmp.path());
-    // Embed every crop into the cache (a one-epoch run on everyone).
-    ok(&train(tmp.path(), &all, &tmp.path().join("runs/everyone"), &["--epochs", "1"]));
-    // Leave some people out of a second dataset and train on the rest.
-    let crops = tmp.path().join("crops");
+/// A dataset of the people in `make_dataset`'s crops minus some left out (whose crops are returned, as
+/// strangers): `(known dataset, stranger crops, left-out people, full data?)`.
+fn known_and_strangers(tmp: &Path) -> (PathBuf, Vec<PathBuf>, Vec<String>, bool) {
+    let (_, full) = make_dataset(tmp);
+    let crops = tmp.join("crops");
     let mut people: Vec<String> = std::fs::read_dir(&crops)
         .unwrap()
         .map(|e| e.unwrap())
@@ -270,7 +267,7 @@ fn left_out_people_come_back_unknown() {
     } else {
         vec![people[people.len() - 1].clone()]
     };
-    let known_crops = tmp.path().join("known_crops");
+    let known_crops = tmp.join("known_crops");
     for p in people.iter().filter(|p| !left_out.contains(p)) {
         std::fs::create_dir_all(known_crops.join(p)).unwrap();
         for e in std::fs::read_dir(crops.join(p)).unwrap() {
@@ -278,10 +275,31 @@ fn left_out_people_come_back_unknown() {
             std::fs::copy(&e, known_crops.join(p).join(e.file_name().unwrap())).unwrap();
         }
     }
-    let known = tmp.path().join("known");
+    let known = tmp.join("known");
     let (c, d) = (known_crops.display().to_string(), known.display().to_string());
     let (min, split) = if full { ("4", "0.5,0.25,0.25") } else { ("3", "0.34,0.33,0.33") };
     ok(&issc("ort", &["prepare", "--in", &c, "--out", &d, "--min-per-label", min, "--split", split]));
+    let strangers = files_of(&crops, &left_out);
+    (known, strangers, left_out, full)
+}
+
+fn files_of(root: &Path, labels: &[String]) -> Vec<PathBuf> {
+    let mut v = vec![];
+    for l in labels {
+        for e in std::fs::read_dir(root.join(l)).unwrap() {
+            v.push(e.unwrap().path());
+        }
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn left_out_people_come_back_unknown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (known, strangers, left_out, full) = known_and_strangers(tmp.path());
+    // Embed every crop into the cache (a one-epoch run on everyone).
+    ok(&train(tmp.path(), &tmp.path().join("dataset"), &tmp.path().join("runs/everyone"), &["--epochs", "1"]));
     let run = tmp.path().join("runs/known");
     ok(&train(tmp.path(), &known, &run, &[]));
 
@@ -296,17 +314,6 @@ fn left_out_people_come_back_unknown() {
             })
             .collect()
     };
-    let files_of = |root: &Path, labels: &[String]| -> Vec<PathBuf> {
-        let mut v = vec![];
-        for l in labels {
-            for e in std::fs::read_dir(root.join(l)).unwrap() {
-                v.push(e.unwrap().path());
-            }
-        }
-        v.sort();
-        v
-    };
-    let strangers = files_of(&crops, &left_out);
     let answers = classifier.classify(&embed(&strangers));
     let rejected = answers.iter().filter(|p| p.label.is_none()).count() as f64 / answers.len() as f64;
     // Known people's test faces should still be recognised.
@@ -336,5 +343,227 @@ fn left_out_people_come_back_unknown() {
     if full {
         assert!(rejected >= 0.95, "only {:.1} % of strangers rejected", 100.0 * rejected);
         assert!(recognised >= 0.9, "only {:.1} % of known faces accepted", 100.0 * recognised);
+    }
+}
+
+/// Test crops of a dataset, with their labels, sorted.
+fn split_files(ds: &Path, split: &str) -> Vec<(PathBuf, String)> {
+    let mut v = vec![];
+    let root = ds.join(split);
+    for l in std::fs::read_dir(&root).unwrap() {
+        let l = l.unwrap().path();
+        for e in std::fs::read_dir(&l).unwrap() {
+            v.push((e.unwrap().path(), l.file_name().unwrap().to_string_lossy().into_owned()));
+        }
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn export_matches_the_trained_model_and_predict_labels_photos() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ds, full) = make_dataset(tmp.path());
+    let run = tmp.path().join("runs/head");
+    ok(&train(tmp.path(), &ds, &run, &["--hidden", "64"]));
+    let model = tmp.path().join("model");
+    let (r, m) = (run.display().to_string(), model.display().to_string());
+    let report: Value =
+        serde_json::from_str(ok(&issc("ort", &["export", "--run", &r, "--out", &m, "--json"])).trim()).unwrap();
+    assert!(report["check"]["faces"].as_u64().unwrap() > 0, "{report}");
+    assert!(f(&report["check"]["max_abs_diff_probabilities"]) <= 1e-4, "{report}");
+
+    // The card.
+    let card = json_file(&model.join("model.json"));
+    let onnx = std::fs::read(model.join("model.onnx")).unwrap();
+    let sha: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&onnx).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    assert_eq!(card["model"]["sha256"], sha);
+    assert_eq!(card["labels"], json_file(&run.join("model.json"))["labels"]);
+    for k in ["threshold", "score", "how"] {
+        assert!(!card["rejection"][k].is_null(), "rejection.{k}: {card}");
+    }
+    assert_eq!(card["input"]["shape"], serde_json::json!(["N", 3, 112, 112]));
+    assert!(card["metrics"]["test_accuracy"].is_number() && card["training"]["settings"]["seed"].is_number());
+    assert!(card["verification_threshold"].is_number() && card["issc_version"].is_string());
+
+    // Parity, in this process: the graph on ONNX Runtime vs SFace + the burn head, on every test crop.
+    issc_detect::init_engine(issc_detect::EngineChoice::OnnxRuntime).unwrap();
+    let predictor = issc_predict::Predictor::open(&model).unwrap();
+    let classifier = issc_train::Classifier::load(&run).unwrap();
+    let embedder =
+        issc_detect::SFace::new(&issc_detect::ModelDir::locate(Some(&repo().join("models"))).unwrap()).unwrap();
+    let test = split_files(&ds, "test");
+    let faces: Vec<image::RgbImage> =
+        test.iter().map(|(p, _)| issc_core::load_image(p, &Default::default()).unwrap().rgb).collect();
+    let (emb, probs) = predictor.run(&faces).unwrap();
+    let reference = issc_export::reference_probabilities(&classifier, &embedder, &faces).unwrap();
+    let diff = issc_export::max_abs_diff(&probs, &reference);
+    let emb_ref: Vec<f32> =
+        faces.iter().flat_map(|f| issc_detect::Embedder::embed(&embedder, f).unwrap().as_slice().to_vec()).collect();
+    let emb_diff = issc_export::max_abs_diff(&emb, &emb_ref);
+    println!(
+        "export parity: {} test faces, max |Δprobability| = {diff:.3e}, max |Δembedding| = {emb_diff:.3e}",
+        faces.len()
+    );
+    assert!(diff <= 1e-4, "probabilities differ by {diff}");
+    let labels = predictor.classify(&faces, 3).unwrap();
+    let correct = labels.iter().zip(&test).filter(|(l, (_, truth))| l.top_k[0].label == *truth).count();
+    println!("exported model: top-1 {correct}/{} on the test crops", test.len());
+    if full {
+        assert!(correct as f64 / test.len() as f64 >= 0.98, "{correct}/{}", test.len());
+    }
+
+    // `issc predict` on whole photos of test people (the photos the test crops came from).
+    let photos: Vec<String> = test
+        .iter()
+        .take(6)
+        .map(|(p, label)| {
+            let stem = p.file_stem().unwrap().to_string_lossy();
+            let stem = stem.rsplit_once('_').map_or(stem.to_string(), |(s, _)| s.to_string());
+            let dir = tmp.path().join("photos").join(label);
+            let photo = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|q| q.file_stem().unwrap().to_string_lossy() == stem)
+                .unwrap_or_else(|| panic!("no photo {stem} in {}", dir.display()));
+            photo.display().to_string()
+        })
+        .collect();
+    let mut args = vec!["predict", "--model", &m, "--json", "--top-k", "3"];
+    args.extend(photos.iter().map(String::as_str));
+    let lines = json_lines(&ok(&issc("ort", &args)));
+    assert_eq!(lines.len(), photos.len());
+    let mut hits = 0;
+    for (line, (_, truth)) in lines.iter().zip(&test) {
+        let faces = line["faces"].as_array().unwrap();
+        assert!(!faces.is_empty(), "{line}");
+        for face in faces {
+            assert!(face["box"].as_array().unwrap().len() == 4 && face["landmarks"].as_array().unwrap().len() == 5);
+            assert_eq!(face["top_k"].as_array().unwrap().len(), 3, "{face}");
+            assert!(face["probability"].is_number() && face["label"].is_string());
+        }
+        hits += usize::from(faces.iter().any(|f| f["label"] == truth.as_str()));
+    }
+    println!("issc predict: the labelled person found in {hits}/{} photos", photos.len());
+    if full {
+        assert_eq!(hits, photos.len());
+    }
+
+    // A photo with no face: an empty list, not an error.
+    let negative = fixtures().join("images/skimage_chelsea.png");
+    let line =
+        &json_lines(&ok(&issc("ort", &["predict", "--model", &m, "--json", &negative.display().to_string()])))[0];
+    assert_eq!(line["faces"].as_array().unwrap().len(), 0, "a cat: {line}");
+
+    // Refusals: not a run; a foreign non-empty output folder; a model.onnx that is not the card's.
+    let o = issc(
+        "ort",
+        &["export", "--run", &ds.display().to_string(), "--out", &tmp.path().join("m2").display().to_string()],
+    );
+    assert!(!o.status.success() && stderr(&o).contains("issc train"), "{}", stderr(&o));
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    let o = issc("ort", &["export", "--run", &r, "--out", &foreign.display().to_string()]);
+    assert!(!o.status.success() && stderr(&o).contains("not empty"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1, "nothing written into a refused folder");
+    let mut tampered = onnx.clone();
+    let n = tampered.len();
+    tampered[n - 10] ^= 1;
+    std::fs::write(model.join("model.onnx"), &tampered).unwrap();
+    let o = issc("ort", &["predict", "--model", &m, &photos[0]]);
+    assert!(!o.status.success() && stderr(&o).contains("sha256"), "{}", stderr(&o));
+}
+
+#[test]
+fn finetune_resumes_exactly_exports_and_rejects_strangers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (known, strangers, left_out, full) = known_and_strangers(tmp.path());
+    let common = ["--mode", "finetune", "--patience", "100", "--seed", "3", "--unfreeze", "2"];
+    let whole = tmp.path().join("runs/ft-whole");
+    let r: Value = serde_json::from_str(
+        ok(&train(tmp.path(), &known, &whole, &[&common[..], &["--epochs", "3"]].concat())).trim(),
+    )
+    .unwrap();
+    let split = tmp.path().join("runs/ft-split");
+    ok(&train(tmp.path(), &known, &split, &[&common[..], &["--epochs", "2"]].concat()));
+    let r2: Value = serde_json::from_str(
+        ok(&train(tmp.path(), &known, &split, &[&common[..], &["--epochs", "3", "--resume"]].concat())).trim(),
+    )
+    .unwrap();
+    assert_eq!(r2["resumed_from"], 2);
+    let (a, b) = (numbers(&json_file(&whole.join("metrics.json"))), numbers(&json_file(&split.join("metrics.json"))));
+    assert_eq!(a.len(), 3);
+    assert_eq!(a, b, "fine-tuning: metrics of 3 epochs in one go vs 2 + --resume");
+    assert_eq!(json_file(&whole.join("test.json")), json_file(&split.join("test.json")));
+    let card = json_file(&whole.join("model.json"));
+    assert_eq!(card["mode"], "finetune");
+    assert!(card["backbone"]["trainable_parameters"].as_u64().unwrap() > 6_000_000, "{}", card["backbone"]);
+    for p in ["curves.png", "confusion.png", "best/model.bpk"] {
+        assert!(whole.join(p).is_file(), "{p}");
+    }
+    println!(
+        "finetune: test accuracy {:.3} on {} faces · {:.2} s/epoch · resume after 2 of 3 epochs identical",
+        f(&r["test_accuracy"]),
+        r["test_faces"],
+        f(&r["seconds_per_epoch"])
+    );
+
+    // Export: the fine-tuned SFace replaces the bundled weights in the graph; parity with burn.
+    let model = tmp.path().join("ft-model");
+    let (w, m) = (whole.display().to_string(), model.display().to_string());
+    let report: Value =
+        serde_json::from_str(ok(&issc("ort", &["export", "--run", &w, "--out", &m, "--json"])).trim()).unwrap();
+    assert_eq!(report["mode"], "finetune");
+    assert!(f(&report["check"]["max_abs_diff_probabilities"]) <= 1e-4, "{report}");
+    issc_detect::init_engine(issc_detect::EngineChoice::OnnxRuntime).unwrap();
+    let predictor = issc_predict::Predictor::open(&model).unwrap();
+    let models = issc_detect::ModelDir::locate(Some(&repo().join("models"))).unwrap();
+    let classifier = issc_train::Classifier::load_with_models(&whole, Some(&models)).unwrap();
+    let test = split_files(&known, "test");
+    let faces: Vec<image::RgbImage> =
+        test.iter().map(|(p, _)| issc_core::load_image(p, &Default::default()).unwrap().rgb).collect();
+    let (emb, probs) = predictor.run(&faces).unwrap();
+    let tuned = classifier.embed_faces(&faces).expect("a fine-tuned run embeds with its own SFace");
+    let reference = classifier.probabilities(&tuned);
+    let (dp, de) = (issc_export::max_abs_diff(&probs, &reference), issc_export::max_abs_diff(&emb, &tuned));
+    // The fine-tuned backbone really differs from the bundled SFace.
+    let embedder = issc_detect::SFace::new(&models).unwrap();
+    let original: Vec<f32> =
+        faces.iter().flat_map(|f| issc_detect::Embedder::embed(&embedder, f).unwrap().as_slice().to_vec()).collect();
+    let moved = issc_export::max_abs_diff(&tuned, &original);
+    println!(
+        "finetune export parity: {} faces, max |Δp| = {dp:.3e}, max |Δembedding| = {de:.3e}; the backbone moved \
+         embeddings by up to {moved:.3e}",
+        faces.len()
+    );
+    assert!(dp <= 1e-4 && de <= 1e-4, "{dp} {de}");
+    assert!(moved > 1e-4, "fine-tuning changed nothing");
+
+    // Open set with the fine-tuned model (through the exported graph).
+    let stranger_faces: Vec<image::RgbImage> =
+        strangers.iter().map(|p| issc_core::load_image(p, &Default::default()).unwrap().rgb).collect();
+    let answers = predictor.classify(&stranger_faces, 1).unwrap();
+    let rejected = answers.iter().filter(|l| l.label.is_none()).count() as f64 / answers.len() as f64;
+    let known_answers = predictor.classify(&faces, 1).unwrap();
+    let accepted = known_answers.iter().zip(&test).filter(|(l, (_, t))| l.label.as_deref() == Some(t)).count() as f64
+        / test.len() as f64;
+    println!(
+        "finetune open set ({} at {:.3}): {} faces of {} left-out people rejected {:.1} %; known test faces \
+         recognised and accepted {:.1} % of {}",
+        predictor.card().rejection.score,
+        predictor.card().rejection.threshold,
+        strangers.len(),
+        left_out.len(),
+        100.0 * rejected,
+        100.0 * accepted,
+        test.len()
+    );
+    if full {
+        assert!(rejected >= 0.95, "only {:.1} % of strangers rejected", 100.0 * rejected);
+        assert!(accepted >= 0.9, "only {:.1} % of known faces accepted", 100.0 * accepted);
     }
 }

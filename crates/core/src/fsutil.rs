@@ -21,7 +21,14 @@ where
     };
     std::fs::create_dir_all(dir)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir)?;
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // Like any new file (0666 less the umask), not tempfile's private 0600: exported models and datasets are
+    // meant to be read by other users (a container's non-root user).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let tmp = builder.tempfile_in(dir)?;
     {
         let mut w = io::BufWriter::new(tmp.as_file());
         fill(&mut w)?;
@@ -29,6 +36,9 @@ where
     }
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
+    // The rename itself reaches the disk only when the folder is synced.
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
 
@@ -36,12 +46,28 @@ where
 mod tests {
     use super::*;
 
+    /// The process umask, read from /proc (no libc call: unsafe code is forbidden).
+    #[cfg(unix)]
+    fn umask() -> u32 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Umask:").map(|v| v.trim().to_string())))
+            .and_then(|v| u32::from_str_radix(&v, 8).ok())
+            .unwrap_or(0o022)
+    }
+
     #[test]
     fn writes_whole_file_and_leaves_nothing_on_failure() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("sub/out.txt");
         write_atomic(&p, b"hello").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"hello");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode & 0o044, 0o044 & !umask(), "readable by others as the umask allows: {mode:o}");
+        }
         let err = write_atomic_with(&p, |w| {
             w.write_all(b"partial")?;
             Err(io::Error::other("boom"))

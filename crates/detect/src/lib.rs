@@ -7,6 +7,7 @@ mod error;
 pub mod imgproc;
 pub mod models;
 pub mod nms;
+mod onnx_model;
 mod onnxfix;
 mod retinaface;
 mod runner;
@@ -25,6 +26,7 @@ pub use engine::{EngineChoice, EngineInfo, EngineKind, engine_info, find_onnxrun
 pub use error::DetectError;
 pub use imgproc::{align_face, margin_crop};
 pub use models::ModelDir;
+pub use onnx_model::{NamedTensor, OnnxModel, faces_to_nchw};
 pub use retinaface::RetinaFace;
 pub use sface::{SFACE_DIM, SFACE_INPUT, SFACE_THRESHOLD, SFace};
 pub use yunet::YuNet;

@@ -52,6 +52,17 @@ pub enum TrainError {
         /// burn's message.
         reason: String,
     },
+    /// A training plot (`curves.png`, `confusion.png`) could not be drawn or encoded.
+    #[error("{path}: cannot draw the plot: {reason}")]
+    Plot {
+        /// The PNG file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// The SFace ONNX graph cannot be read or uses something the burn port does not support.
+    #[error("SFace ONNX model: {0}; use the bundled models/face_recognition_sface_2021dec_dequant.onnx")]
+    Onnx(String),
     /// The options are invalid.
     #[error("invalid option: {0}")]
     Options(String),

@@ -23,17 +23,23 @@ mod cache;
 mod classifier;
 mod data;
 mod error;
+mod finetune;
 mod head;
 mod openset;
+mod plot;
+mod sface_net;
 mod trainer;
 
 pub use cache::{CacheStats, EmbeddingCache};
 pub use classifier::{Classifier, Prediction};
 pub use data::{DatasetFiles, EmbeddedSet, LabeledFile, Split, embed_dataset, load_dataset};
 pub use error::TrainError;
-pub use head::HeadConfig;
+pub use finetune::{COSINE_SCALE, FaceSet, FaceSplit, load_faces, train_finetune};
+pub use head::{DenseLayer, HeadConfig};
+pub use issc_dataset::Fate;
 pub use openset::{OpenSetCalibration, ThresholdChoice};
-pub use trainer::{EpochMetrics, Mode, TrainOptions, TrainReport, train_head};
+pub use sface_net::{EMBEDDING_STAGE, SFaceNet, StageParams};
+pub use trainer::{EpochMetrics, Mode, Precision, TrainDevice, TrainOptions, TrainReport, train_head};
 
 /// Embedding dimension the heads take (SFace).
 pub const EMBEDDING_DIM: usize = 128;

@@ -1,0 +1,269 @@
+//! Who is in this photo: the runtime side of an exported model.
+//!
+//! `issc export` writes a folder with `model.onnx` (aligned face `[N,3,112,112]` RGB 0..255 in; `embedding [N,128]`,
+//! L2-normalised, and `probabilities [N,C]` out) and `model.json` (the [`ModelCard`]: labels in output order, the
+//! open-set rejection rule, metrics, provenance). [`Predictor`] loads the pair, checks the graph's SHA-256
+//! against the card, and labels faces, answering [`UNKNOWN`] when the face is not confidently one of the
+//! trained people. No training code is needed at predict time: the graph runs on the same engine as the
+//! detector (ONNX Runtime, or tract).
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use issc_detect::{DetectorConfig, DetectorKind, ModelDir};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let predictor = issc_predict::Predictor::open(Path::new("model"))?;
+//! let detector = DetectorKind::YuNet.open(&ModelDir::locate(None)?, DetectorConfig::default())?;
+//! let photo = issc_core::load_image(Path::new("photo.jpg"), &Default::default())?;
+//! for face in predictor.predict(detector.as_ref(), &photo.rgb, 3)? {
+//!     println!("{} ({:.2})", face.label.name(), face.label.probability);
+//! }
+//! # Ok(()) }
+//! ```
+
+mod card;
+
+use std::path::{Path, PathBuf};
+
+use image::RgbImage;
+use issc_core::Face;
+use issc_detect::{DetectError, Detector, OnnxModel};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use card::{
+    BaseModel, CARD_FILE, CARD_FORMAT, ExportCheck, InputSpec, MODEL_FILE, ModelCard, ModelFileSpec, OutputSpec,
+    Rejection,
+};
+
+/// The label given to faces that are none of the trained people.
+pub const UNKNOWN: &str = "unknown";
+
+/// Errors loading or running an exported model.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PredictError {
+    /// A file of the model folder cannot be read.
+    #[error("{path}: {source}; is this a folder written by `issc export`?")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `model.json` is not a model card this version understands, or contradicts the graph.
+    #[error("{path}: {reason}")]
+    Card {
+        /// The card.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// `model.onnx` is not the file the card describes.
+    #[error(
+        "{path}: sha256 {actual} does not match model.json ({expected}); the folder was modified or mixed with \
+         another export: run `issc export` again"
+    )]
+    Checksum {
+        /// The graph.
+        path: PathBuf,
+        /// From the card.
+        expected: String,
+        /// Of the file.
+        actual: String,
+    },
+    /// Detection, alignment or inference failed.
+    #[error(transparent)]
+    Detect(#[from] DetectError),
+}
+
+/// One candidate identity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    /// The person.
+    pub label: String,
+    /// Softmax probability.
+    pub probability: f32,
+}
+
+/// What the model says about one aligned face.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaceLabel {
+    /// The person, or `None` when the open-set rule rejects the face ("unknown").
+    #[serde(serialize_with = "label_or_unknown")]
+    pub label: Option<String>,
+    /// Probability of the best class (whether or not accepted).
+    pub probability: f32,
+    /// Cosine between the face's embedding and the best class's centroid.
+    pub cosine: f32,
+    /// The best classes, most probable first.
+    pub top_k: Vec<Candidate>,
+    /// The face's L2-normalised embedding (the graph's `embedding` output).
+    #[serde(skip)]
+    pub embedding: Vec<f32>,
+}
+
+fn label_or_unknown<S: serde::Serializer>(label: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(label.as_deref().unwrap_or(UNKNOWN))
+}
+
+impl FaceLabel {
+    /// The label, or [`UNKNOWN`].
+    pub fn name(&self) -> &str {
+        self.label.as_deref().unwrap_or(UNKNOWN)
+    }
+}
+
+/// A detected face and its label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictedFace {
+    /// Box, landmarks and detector score, in the photo's pixels.
+    pub face: Face,
+    /// Who it is.
+    pub label: FaceLabel,
+}
+
+/// An exported model, loaded.
+#[derive(Debug)]
+pub struct Predictor {
+    dir: PathBuf,
+    card: ModelCard,
+    model: OnnxModel,
+    centroids: Vec<f32>,
+    embedding_output: usize,
+    probabilities_output: usize,
+}
+
+/// SHA-256 of `bytes`, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Predictor {
+    /// Load the model folder `dir` (`model.json` + `model.onnx`), checking the graph against the card.
+    /// The inference engine must be initialised (see [`issc_detect::init_engine`]); it is chosen
+    /// automatically otherwise.
+    pub fn open(dir: &Path) -> Result<Self, PredictError> {
+        let card_path = dir.join(CARD_FILE);
+        let text = std::fs::read(&card_path).map_err(|source| PredictError::Io { path: card_path.clone(), source })?;
+        let card = ModelCard::from_json(&text, &card_path)?;
+        let onnx_path = dir.join(&card.model.file);
+        let bytes = std::fs::read(&onnx_path).map_err(|source| PredictError::Io { path: onnx_path.clone(), source })?;
+        let actual = sha256_hex(&bytes);
+        if actual != card.model.sha256 {
+            return Err(PredictError::Checksum { path: onnx_path, expected: card.model.sha256.clone(), actual });
+        }
+        let model = OnnxModel::from_bytes(bytes)?;
+        let bad = |reason: String| PredictError::Card { path: card_path.clone(), reason };
+        let find =
+            |name: &str| {
+                model.output_names().iter().position(|n| n == name).ok_or_else(|| {
+                    bad(format!("the graph has no output '{name}' (outputs: {:?})", model.output_names()))
+                })
+            };
+        let embedding_output = find(&card.outputs.embedding)?;
+        let probabilities_output = find(&card.outputs.probabilities)?;
+        let centroids = card.centroid_matrix().map_err(bad)?;
+        Ok(Self { dir: dir.to_path_buf(), card, model, centroids, embedding_output, probabilities_output })
+    }
+
+    /// The folder it was loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The model card.
+    pub fn card(&self) -> &ModelCard {
+        &self.card
+    }
+
+    /// Side of the aligned face the model takes.
+    pub fn input_size(&self) -> u32 {
+        self.card.input.size
+    }
+
+    /// Run the graph on aligned faces: `(embeddings [n·dim], probabilities [n·classes])`, row-major.
+    pub fn run(&self, faces: &[RgbImage]) -> Result<(Vec<f32>, Vec<f32>), PredictError> {
+        if faces.is_empty() {
+            return Ok((vec![], vec![]));
+        }
+        let size = self.input_size();
+        let data = issc_detect::faces_to_nchw(faces, size)?;
+        let s = size as usize;
+        let mut outs = self.model.run(&[faces.len(), 3, s, s], &data)?;
+        let classes = self.card.labels.len();
+        let dim = self.card.outputs.embedding_dim;
+        let take = |outs: &mut Vec<issc_detect::NamedTensor>, i: usize, width: usize, what: &str| {
+            let t = std::mem::take(&mut outs[i].data);
+            if t.len() != faces.len() * width {
+                return Err(PredictError::Card {
+                    path: self.dir.join(CARD_FILE),
+                    reason: format!(
+                        "the graph's {what} output has {} values for {} faces, expected {width} per face",
+                        t.len(),
+                        faces.len()
+                    ),
+                });
+            }
+            Ok(t)
+        };
+        let emb = take(&mut outs, self.embedding_output, dim, "embedding")?;
+        let probs = take(&mut outs, self.probabilities_output, classes, "probabilities")?;
+        Ok((emb, probs))
+    }
+
+    /// Label aligned faces (each `input_size()`² RGB), with the `top_k` most probable people.
+    pub fn classify(&self, faces: &[RgbImage], top_k: usize) -> Result<Vec<FaceLabel>, PredictError> {
+        let (emb, probs) = self.run(faces)?;
+        let classes = self.card.labels.len();
+        let dim = self.card.outputs.embedding_dim;
+        let mut out = Vec::with_capacity(faces.len());
+        for i in 0..faces.len() {
+            let p = &probs[i * classes..(i + 1) * classes];
+            let e = &emb[i * dim..(i + 1) * dim];
+            out.push(self.decide(p, e, top_k));
+        }
+        Ok(out)
+    }
+
+    fn decide(&self, p: &[f32], e: &[f32], top_k: usize) -> FaceLabel {
+        let dim = self.card.outputs.embedding_dim;
+        let mut order: Vec<usize> = (0..p.len()).collect();
+        order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+        let best = order[0];
+        let cosine = if self.centroids.is_empty() {
+            f32::NAN
+        } else {
+            e.iter().zip(&self.centroids[best * dim..(best + 1) * dim]).map(|(a, b)| a * b).sum()
+        };
+        let rule = &self.card.rejection;
+        let score = if rule.score == "max_probability" { p[best] } else { cosine };
+        let label = (score >= rule.threshold).then(|| self.card.labels[best].clone());
+        let top_k = order
+            .iter()
+            .take(top_k)
+            .map(|&k| Candidate { label: self.card.labels[k].clone(), probability: p[k] })
+            .collect();
+        FaceLabel { label, probability: p[best], cosine, top_k, embedding: e.to_vec() }
+    }
+
+    /// Detect every face in `image`, align it and label it.
+    pub fn predict(
+        &self,
+        detector: &dyn Detector,
+        image: &RgbImage,
+        top_k: usize,
+    ) -> Result<Vec<PredictedFace>, PredictError> {
+        let faces = detector.detect(image)?;
+        let mut kept = Vec::with_capacity(faces.len());
+        let mut aligned = Vec::with_capacity(faces.len());
+        for face in faces {
+            // Degenerate landmarks (cannot happen with a sane detector) are skipped rather than failing the photo.
+            if let Some(a) = issc_detect::align_face(image, &face.landmarks, self.input_size()) {
+                aligned.push(a);
+                kept.push(face);
+            }
+        }
+        let labels = self.classify(&aligned, top_k)?;
+        Ok(kept.into_iter().zip(labels).map(|(face, label)| PredictedFace { face, label }).collect())
+    }
+}
