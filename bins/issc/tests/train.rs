@@ -248,6 +248,32 @@ fn unusable_datasets_fail_clearly_and_leave_no_run() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("at least 2"), "{}", stderr(&o));
     assert!(!run.exists(), "nothing written for a refused dataset");
+
+    // A usable dataset with an empty label folder (warned about) and a crop damaged after `issc prepare`
+    // (refused, naming the file, in both modes).
+    let (ds, full) = make_dataset(&tmp.path().join("good"));
+    let nobody = tmp.path().join("good/crops/Nobody");
+    std::fs::create_dir_all(&nobody).unwrap();
+    image::RgbImage::from_fn(112, 112, |x, y| image::Rgb([(x * 7 % 256) as u8, (y * 5 % 256) as u8, 9]))
+        .save(nobody.join("noise.png"))
+        .unwrap();
+    let (min, split) = if full { ("4", "0.5,0.25,0.25") } else { ("3", "0.34,0.33,0.33") };
+    let (c, d) = (tmp.path().join("good/crops").display().to_string(), ds.display().to_string());
+    ok(&issc("ort", &["prepare", "--in", &c, "--out", &d, "--min-per-label", min, "--split", split]));
+    let victim = split_files(&ds, "train")[0].0.clone();
+    let bytes = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
+    for mode in ["head", "finetune"] {
+        let o = train(tmp.path(), &ds, &run, &["--mode", mode]);
+        assert!(!o.status.success(), "{mode}");
+        let err = stderr(&o);
+        assert!(err.contains(victim.file_name().unwrap().to_str().unwrap()) && err.contains("issc prepare"), "{err}");
+        assert!(!run.exists(), "{mode}: nothing written when a crop is unreadable");
+    }
+    std::fs::write(&victim, &bytes).unwrap();
+    let o = train(tmp.path(), &ds, &run, &["--epochs", "2"]);
+    ok(&o);
+    assert!(stderr(&o).contains("label Nobody") && stderr(&o).contains("left out"), "{}", stderr(&o));
 }
 
 /// A dataset of the people in `make_dataset`'s crops minus some left out (whose crops are returned, as
