@@ -130,6 +130,14 @@ pub enum Command {
         after_help = "Needs only the exported folder (model.onnx + model.json) and the bundled detector; no training code runs.\n\nExamples:\n  issc predict --model model/ photo.jpg\n  issc predict --model model/ --json --top-k 5 photos/*.jpg > who.jsonl"
     )]
     Predict(crate::model::PredictArgs),
+    /// The whole pipeline from one config file: fetch → crop → prepare → train → export, a summary and report.html.
+    #[command(after_help = crate::pipeline::AFTER_HELP)]
+    Run(crate::pipeline::RunArgs),
+    /// Serve an exported model over HTTP: /predict, /predict_json, /healthz, /readyz, /metrics, /openapi.json, /.
+    #[command(
+        after_help = "POST /predict takes a photo as the raw body (image/*) or multipart field `image`; POST /predict_json takes\n{\"image_base64\": \"...\", \"top_k\": 3}. Both answer every face with box, landmarks, label or \"unknown\", probability and\ntop_k. GET / is a page to try it in a browser. API keys come from ISSC_API_KEYS (comma-separated; send them as\n`Authorization: Bearer KEY` or `X-API-Key: KEY`) and are required on a non-loopback --addr. When saturated the server\nanswers 503 with Retry-After; SIGTERM or Ctrl-C finishes in-flight requests, then exits. See docs/http-api.md.\n\nExamples:\n  issc serve --model model/\n  ISSC_API_KEYS=k1,k2 issc serve --model model/ --addr 0.0.0.0:8080 --max-concurrency 4\n  curl -s --data-binary @photo.jpg -H 'Content-Type: image/jpeg' http://127.0.0.1:8080/predict"
+    )]
+    Serve(crate::serve::ServeArgs),
 }
 
 /// Detector flags shared by several commands.
@@ -147,6 +155,18 @@ pub struct DetectorArgs {
     /// Long side (pixels) photos are shrunk to before detection.
     #[arg(long, value_name = "PX", default_value_t = 640)]
     pub max_side: u32,
+}
+
+impl Default for DetectorArgs {
+    fn default() -> Self {
+        let c = DetectorConfig::default();
+        Self {
+            detector: DetectorArg::Yunet,
+            score_threshold: c.score_threshold,
+            nms_threshold: c.nms_threshold,
+            max_side: c.max_side,
+        }
+    }
 }
 
 impl DetectorArgs {

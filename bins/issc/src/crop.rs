@@ -123,7 +123,7 @@ fn collect_jobs(input: &Path, out: &Path) -> anyhow::Result<Vec<Job>> {
     Ok(jobs)
 }
 
-fn read_manifest(path: &Path) -> anyhow::Result<Vec<CropEntry>> {
+pub(crate) fn read_manifest(path: &Path) -> anyhow::Result<Vec<CropEntry>> {
     let Ok(file) = std::fs::File::open(path) else {
         return Ok(Vec::new());
     };
@@ -160,8 +160,85 @@ fn encode_png(img: &image::RgbImage) -> anyhow::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// What one `issc crop` did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CropSummary {
+    /// Photos found under `--in`.
+    pub photos: usize,
+    /// Photos processed in this run.
+    pub processed: usize,
+    /// Photos already done by an earlier run (same settings, crops present).
+    pub skipped: usize,
+    /// Face crops written in this run.
+    pub faces: usize,
+    /// Photos of this run without a face.
+    pub no_face: usize,
+    /// Photos of this run that could not be read.
+    pub failed: usize,
+    /// `failed` by reason.
+    pub failed_by_reason: BTreeMap<String, usize>,
+}
+
 /// `issc crop`.
 pub fn run(ctx: &Context, args: CropArgs) -> anyhow::Result<ExitCode> {
+    let s = crop(ctx, &args)?;
+    let manifest_path = args.out.join(MANIFEST);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "photos": s.photos, "processed": s.processed, "skipped": s.skipped,
+                "faces": s.faces, "no_face": s.no_face, "failed": s.failed, "failed_by_reason": s.failed_by_reason,
+                "out": args.out.display().to_string(), "manifest": manifest_path.display().to_string(),
+            })
+        );
+    } else {
+        eprintln!(
+            "{} photos: {} processed, {} already done; {} face crops, {} without a face, {} unreadable",
+            s.photos, s.processed, s.skipped, s.faces, s.no_face, s.failed
+        );
+        for (reason, n) in &s.failed_by_reason {
+            eprintln!("  unreadable ({reason}): {n}  (details in {})", manifest_path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Photos under `--in` whose crops are already in `--out` with these settings: `(photos, still to do)`. Reads
+/// only; what `crop` would skip.
+pub fn pending(args: &CropArgs) -> anyhow::Result<(usize, usize)> {
+    let jobs = collect_jobs(&args.input, &args.out)?;
+    let done = done_sources(&args.out, &args.out.join(MANIFEST), mode_name(args.mode), args.size)?.1;
+    Ok((jobs.len(), jobs.iter().filter(|j| !done.contains(&j.source)).count()))
+}
+
+/// `crops.jsonl`'s entries, by photo.
+type EntriesBySource = BTreeMap<String, Vec<CropEntry>>;
+
+/// The manifest's entries per source, and the sources done with these settings (no error, crop files present).
+fn done_sources(
+    out: &Path,
+    manifest_path: &Path,
+    mode: &str,
+    size: u32,
+) -> anyhow::Result<(EntriesBySource, HashSet<String>)> {
+    let mut previous: BTreeMap<String, Vec<CropEntry>> = BTreeMap::new();
+    for e in read_manifest(manifest_path)? {
+        previous.entry(e.source.clone()).or_default().push(e);
+    }
+    let done: HashSet<String> = previous
+        .iter()
+        .filter(|(_, es)| {
+            es.iter().all(|e| e.mode == mode && e.size == size && e.status != "error")
+                && es.iter().all(|e| e.crop.as_ref().is_none_or(|c| out.join(c).is_file()))
+        })
+        .map(|(s, _)| s.clone())
+        .collect();
+    Ok((previous, done))
+}
+
+/// Crop every photo of `args.input` not done yet (the work of `issc crop`, without printing).
+pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
     if args.size < 16 || args.size > 2048 {
         bail!("--size {} is out of range (16..=2048)", args.size);
     }
@@ -174,18 +251,7 @@ pub fn run(ctx: &Context, args: CropArgs) -> anyhow::Result<ExitCode> {
     let mode = mode_name(args.mode).to_string();
 
     // What is already done (latest entries per source, same settings, crop files present).
-    let mut previous: BTreeMap<String, Vec<CropEntry>> = BTreeMap::new();
-    for e in read_manifest(&manifest_path)? {
-        previous.entry(e.source.clone()).or_default().push(e);
-    }
-    let done: HashSet<String> = previous
-        .iter()
-        .filter(|(_, es)| {
-            es.iter().all(|e| e.mode == mode && e.size == args.size && e.status != "error")
-                && es.iter().all(|e| e.crop.as_ref().is_none_or(|c| args.out.join(c).is_file()))
-        })
-        .map(|(s, _)| s.clone())
-        .collect();
+    let (previous, done) = done_sources(&args.out, &manifest_path, &mode, args.size)?;
     let todo: Vec<&Job> = jobs.iter().filter(|j| !done.contains(&j.source)).collect();
     let skipped = jobs.len() - todo.len();
 
@@ -335,25 +401,13 @@ pub fn run(ctx: &Context, args: CropArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let n_failed: usize = failed.values().sum();
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "photos": jobs.len(), "processed": todo.len(), "skipped": skipped,
-                "faces": faces, "no_face": no_face, "failed": n_failed, "failed_by_reason": failed,
-                "out": args.out.display().to_string(), "manifest": manifest_path.display().to_string(),
-            })
-        );
-    } else {
-        eprintln!(
-            "{} photos: {} processed, {} already done; {faces} face crops, {no_face} without a face, {n_failed} unreadable",
-            jobs.len(),
-            todo.len(),
-            skipped
-        );
-        for (reason, n) in &failed {
-            eprintln!("  unreadable ({reason}): {n}  (details in {})", manifest_path.display());
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(CropSummary {
+        photos: jobs.len(),
+        processed: todo.len(),
+        skipped,
+        faces,
+        no_face,
+        failed: n_failed,
+        failed_by_reason: failed,
+    })
 }

@@ -5,12 +5,38 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use issc_downloader::{Blacklist, FetchOptions, SerpApi, Source, fetch, provider, slug};
+use issc_downloader::{Blacklist, FetchOptions, SerpApi, Source, Summary, fetch, provider, slug};
 
 use crate::cli::{Context, FetchArgs, ProviderArg};
 
 /// `issc fetch`.
 pub fn run(ctx: &Context, args: FetchArgs) -> anyhow::Result<ExitCode> {
+    let (label, summary) = fetch_label(ctx, &args)?;
+    let max = args.max;
+    if args.json {
+        let mut v = serde_json::to_value(&summary)?;
+        v["label"] = label.into();
+        v["manifest"] = args.out.join("manifest.jsonl").display().to_string().into();
+        println!("{v}");
+    } else {
+        println!(
+            "{label}: {} downloaded, {} duplicates, {} stored in total (max {max})",
+            summary.downloaded, summary.duplicates, summary.stored_total
+        );
+        for (title, map) in
+            [("rejected", &summary.rejected), ("failed", &summary.failed), ("skipped", &summary.skipped)]
+        {
+            for (reason, n) in map {
+                println!("  {title} ({reason}): {n}");
+            }
+        }
+        println!("details: {}", args.out.join("manifest.jsonl").display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Fetch one person's photos as `issc fetch` does, without printing: the label and the run's counts.
+pub fn fetch_label(ctx: &Context, args: &FetchArgs) -> anyhow::Result<(String, Summary)> {
     let provider = match (args.provider, &args.urls, &args.dir) {
         (Some(p), _, _) => p,
         (None, Some(_), _) => ProviderArg::Urls,
@@ -76,24 +102,5 @@ pub fn run(ctx: &Context, args: FetchArgs) -> anyhow::Result<ExitCode> {
         bar.set_message(format!("{stored}/{max} images"));
     }))?;
     bar.finish_and_clear();
-    if args.json {
-        let mut v = serde_json::to_value(&summary)?;
-        v["label"] = label.into();
-        v["manifest"] = args.out.join("manifest.jsonl").display().to_string().into();
-        println!("{v}");
-    } else {
-        println!(
-            "{label}: {} downloaded, {} duplicates, {} stored in total (max {max})",
-            summary.downloaded, summary.duplicates, summary.stored_total
-        );
-        for (title, map) in
-            [("rejected", &summary.rejected), ("failed", &summary.failed), ("skipped", &summary.skipped)]
-        {
-            for (reason, n) in map {
-                println!("  {title} ({reason}): {n}");
-            }
-        }
-        println!("details: {}", args.out.join("manifest.jsonl").display());
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok((label, summary))
 }

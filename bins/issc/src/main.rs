@@ -6,7 +6,9 @@ mod crop;
 mod faces;
 mod fetch;
 mod model;
+mod pipeline;
 mod prepare;
+mod serve;
 mod train;
 
 use std::process::ExitCode;
@@ -54,5 +56,7 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Train(a) => train::run(&ctx, a),
         Command::Export(a) => model::export(&ctx, a),
         Command::Predict(a) => model::predict(&ctx, a),
+        Command::Run(a) => pipeline::run(&ctx, a),
+        Command::Serve(a) => serve::run(&ctx, a),
     }
 }

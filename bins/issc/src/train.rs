@@ -105,14 +105,32 @@ pub struct TrainArgs {
     pub json: bool,
 }
 
-/// `issc train`.
-pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<ExitCode> {
+/// A finished `issc train`: the report and what the summary prints.
+pub struct Trained {
+    /// The training report.
+    pub report: issc_train::TrainReport,
+    /// Labels in class order.
+    pub labels: Vec<String>,
+    /// Train, val and test faces.
+    pub sizes: [usize; 3],
+    /// Seconds spent embedding (head mode).
+    pub embed_secs: Option<f64>,
+    /// Embedding cache use (head mode).
+    pub cache: Option<issc_train::CacheStats>,
+    /// The embedding cache folder.
+    pub cache_dir: PathBuf,
+    /// What was trained.
+    pub mode: Mode,
+}
+
+/// The training settings `args` ask for (mode defaults filled in).
+pub fn options(args: &TrainArgs) -> TrainOptions {
     let mode = match args.mode {
         TrainModeArg::Head => Mode::Head,
         TrainModeArg::Finetune => Mode::Finetune,
     };
     let defaults = TrainOptions::for_mode(mode);
-    let opts = TrainOptions {
+    TrainOptions {
         mode,
         epochs: args.epochs.unwrap_or(defaults.epochs),
         patience: args.patience.unwrap_or(defaults.patience),
@@ -135,7 +153,13 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<ExitCode> {
             PrecisionArg::Bf16 => Precision::Bf16,
         },
         resume: args.resume,
-    };
+    }
+}
+
+/// Train as `issc train` does (warnings and progress on stderr), without printing the summary.
+pub fn train(ctx: &Context, args: &TrainArgs) -> anyhow::Result<Trained> {
+    let opts = options(args);
+    let mode = opts.mode;
     let files = load_dataset(&args.data)?;
     for w in &files.warnings {
         eprintln!("warning: {w}");
@@ -198,7 +222,12 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<ExitCode> {
         }
     };
     epoch_bar.finish_and_clear();
+    Ok(Trained { report, labels, sizes, embed_secs, cache, cache_dir, mode })
+}
 
+/// `issc train`.
+pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let Trained { report, labels, sizes, embed_secs, cache, cache_dir, mode } = train(ctx, &args)?;
     if args.json {
         let mut v = serde_json::to_value(&report)?;
         v["mode"] = serde_json::json!(mode);

@@ -201,6 +201,11 @@ impl FacePipeline {
         Self { detector, embedder }
     }
 
+    /// Keep only the detector.
+    pub fn into_detector(self) -> Box<dyn Detector> {
+        self.detector
+    }
+
     /// The detector.
     pub fn detector(&self) -> &dyn Detector {
         self.detector.as_ref()

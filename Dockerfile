@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+# issc serve: multi-stage build, non-root runtime, bundled models and ONNX Runtime.
+#
+#   docker build -t issc-serve .
+#   docker run --rm -p 8080:8080 -e ISSC_API_KEYS=change-me -v "$PWD/model:/model:ro" issc-serve
+#
+# Only package registries are used: crates.io (cargo), PyPI (the pinned onnxruntime wheel, sha256-checked by
+# scripts/fetch-onnxruntime.sh) and Debian. The models are the repository's own files (models/SHA256SUMS).
+
+FROM rust:1.95-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends python3-pip && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p issc \
+ && scripts/fetch-onnxruntime.sh >/dev/null \
+ && (cd models && sha256sum -c SHA256SUMS)
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libstdc++6 && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin issc
+COPY --from=build /src/target/release/issc /usr/local/bin/issc
+COPY --from=build /src/models /opt/issc/models
+COPY --from=build /src/.ort/lib/libonnxruntime.so /opt/issc/lib/libonnxruntime.so
+ENV ISSC_MODELS_DIR=/opt/issc/models \
+    ORT_DYLIB_PATH=/opt/issc/lib/libonnxruntime.so \
+    ISSC_ENGINE=ort
+USER 10001:10001
+EXPOSE 8080
+# Listening beyond loopback needs ISSC_API_KEYS (the server refuses to start without keys).
+ENTRYPOINT ["issc", "serve", "--addr", "0.0.0.0:8080"]
+CMD ["--model", "/model"]

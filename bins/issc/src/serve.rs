@@ -1,0 +1,156 @@
+//! `issc serve`: the exported model behind HTTP (see the `issc-serve` crate).
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use issc_serve::{Model, ServeConfig, UrlFetch};
+
+use crate::cli::{Context, DetectorArgs};
+
+/// `issc serve` flags.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Model folder written by `issc export` (without it, /predict answers 503).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// Address to listen on. A non-loopback address needs API keys in ISSC_API_KEYS.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Largest request body (the photo), in MiB.
+    #[arg(long, value_name = "MB", default_value_t = 10)]
+    pub max_body_mb: usize,
+    /// Photos analysed at once [default: number of cores].
+    #[arg(long, value_name = "N")]
+    pub max_concurrency: Option<usize>,
+    /// Requests allowed to wait for a free slot; beyond that the server answers 503 with Retry-After
+    /// [default: 4 x max-concurrency].
+    #[arg(long, value_name = "N")]
+    pub max_queue: Option<usize>,
+    /// Time limit per request, queueing included, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 30)]
+    pub timeout: u64,
+    /// Allow /predict_json {"url"} for this host (repeat; `*.example.com` for subdomains, `*` for any public
+    /// host). Private, loopback and link-local addresses are always refused.
+    #[arg(long = "url-allow", value_name = "HOST")]
+    pub url_allow: Vec<String>,
+    /// Development only: also allow URLs resolving to loopback addresses.
+    #[arg(long, hide = true)]
+    pub url_allow_loopback: bool,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+}
+
+impl ServeArgs {
+    /// Defaults for serving `model` on `addr`.
+    pub fn for_model(model: PathBuf, addr: SocketAddr) -> Self {
+        Self {
+            model: Some(model),
+            addr,
+            max_body_mb: 10,
+            max_concurrency: None,
+            max_queue: None,
+            timeout: 30,
+            url_allow: vec![],
+            url_allow_loopback: false,
+            detector: DetectorArgs::default(),
+        }
+    }
+}
+
+fn api_keys() -> Vec<String> {
+    std::env::var("ISSC_API_KEYS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// `issc serve`.
+pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let defaults = ServeConfig::default();
+    let max_concurrency = args.max_concurrency.unwrap_or(defaults.max_concurrency);
+    let cfg = ServeConfig {
+        max_body_bytes: args.max_body_mb.saturating_mul(1024 * 1024),
+        max_concurrency,
+        max_queue: args.max_queue.unwrap_or(4 * max_concurrency),
+        request_timeout: Duration::from_secs(args.timeout.max(1)),
+        api_keys: api_keys(),
+        load: ctx.load,
+        url_fetch: UrlFetch {
+            allow: args.url_allow.clone(),
+            max_bytes: (args.max_body_mb.saturating_mul(1024 * 1024)) as u64,
+            timeout: Duration::from_secs(args.timeout.clamp(1, 30)),
+            allow_loopback: args.url_allow_loopback,
+        },
+        ..defaults
+    };
+    issc_serve::check_bind(&args.addr, &cfg)?;
+    let (model, missing) = match &args.model {
+        Some(dir) => {
+            ctx.engine()?;
+            let predictor = issc_predict::Predictor::open(dir)
+                .with_context(|| format!("cannot load the model in {}", dir.display()))?;
+            let pipeline = ctx.pipeline(&args.detector, 0.0, false)?;
+            let detector = pipeline.into_detector();
+            tracing::info!(
+                "model {} ({} labels, sha256 {})",
+                dir.display(),
+                predictor.card().labels.len(),
+                &predictor.card().model.sha256[..16]
+            );
+            (Some(Model { predictor, detector }), String::new())
+        }
+        None => (None, "no model loaded: start the server with --model DIR (a folder written by `issc export`)".into()),
+    };
+    let keys = cfg.api_keys.len();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.addr))?;
+        let local = listener.local_addr()?;
+        println!("listening on http://{local}");
+        std::io::stdout().flush()?;
+        eprintln!(
+            "issc serve: http://{local}/ · {} · {} API key(s) · {} slots + {} queued · body ≤ {} MiB",
+            if args.model.is_some() { "model loaded" } else { "no model" },
+            keys,
+            cfg.max_concurrency,
+            cfg.max_queue,
+            args.max_body_mb
+        );
+        let router = issc_serve::router(cfg, model, missing);
+        issc_serve::serve(listener, router, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,383 @@
+//! `issc serve` end to end: the real binary on an ephemeral port, a model exported from the bundled photos, every
+//! route, the bad-input catalog, API keys, saturation, URL fetching rules and graceful shutdown.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+/// A model exported from tests/fixtures/people (3 people), built once per test binary.
+fn model() -> &'static Path {
+    static MODEL: OnceLock<PathBuf> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-model-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let s = |p: &Path| p.display().to_string();
+        let (photos, crops, ds, run, model) =
+            (fixtures().join("people"), root.join("crops"), root.join("dataset"), root.join("run"), root.join("model"));
+        ok(&issc("ort", &["crop", "--in", &s(&photos), "--out", &s(&crops)]));
+        ok(&issc(
+            "ort",
+            &["prepare", "--in", &s(&crops), "--out", &s(&ds), "--min-per-label", "3", "--split", "0.34,0.33,0.33"],
+        ));
+        let cache = root.join("cache");
+        ok(&issc("ort", &["train", "--data", &s(&ds), "--out", &s(&run), "--cache", &s(&cache)]));
+        ok(&issc("ort", &["export", "--run", &s(&run), "--out", &s(&model)]));
+        model
+    })
+}
+
+/// A running `issc serve`; killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    /// Kept open: the server may print more.
+    _stdout: BufReader<std::process::ChildStdout>,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_issc"));
+        cmd.current_dir(repo())
+            .args(["--engine", "ort", "serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("ISSC_API_KEYS")
+            .stdout(Stdio::piped());
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "serve-{}-{}.log",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        cmd.stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start issc serve");
+        let mut line = String::new();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut line).unwrap();
+        let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| {
+            let _ = child.wait();
+            panic!("server did not start: {line:?} {}", std::fs::read_to_string(&log).unwrap_or_default())
+        });
+        Self { base: base.to_string(), child, _stdout: stdout, log }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("server log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+}
+
+/// Send a request; `(status, headers, JSON body or {"text": body})`.
+async fn send(req: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap, Value) {
+    let r = req.send().await.expect("request");
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    let text = r.text().await.unwrap();
+    (status, headers, serde_json::from_str(&text).unwrap_or_else(|_| json!({ "text": text })))
+}
+
+fn photo(label: &str) -> Vec<u8> {
+    let dir = fixtures().join("people").join(label);
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    std::fs::read(&files[0]).unwrap()
+}
+
+fn assert_error(got: &(u16, reqwest::header::HeaderMap, Value), status: u16, code: &str, what: &str) {
+    assert_eq!(got.0, status, "{what}: {}", got.2);
+    assert_eq!(got.2["error"]["code"], code, "{what}: {}", got.2);
+    assert!(got.2["error"]["message"].as_str().is_some_and(|m| m.len() > 10), "{what}: clear message: {}", got.2);
+}
+
+#[test]
+fn every_route_and_the_bad_input_catalog() {
+    let server = Server::start(&["--model", &model().display().to_string(), "--max-body-mb", "1"], &[]);
+    let c = reqwest::Client::new();
+    rt().block_on(async {
+        // Health, readiness, page, OpenAPI.
+        let (s, _, v) = send(c.get(server.url("/healthz"))).await;
+        assert_eq!((s, v["status"].as_str()), (200, Some("ok")));
+        let (s, _, v) = send(c.get(server.url("/readyz"))).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["labels"], 3);
+        let (s, _, v) = send(c.get(server.url("/"))).await;
+        assert_eq!(s, 200);
+        assert!(v["text"].as_str().unwrap().contains("Is she Sarah Connor?"));
+        let (s, _, v) = send(c.get(server.url("/openapi.json"))).await;
+        assert_eq!(s, 200);
+        for p in ["/predict", "/predict_json", "/healthz", "/readyz"] {
+            assert!(v["paths"][p].is_object(), "openapi lacks {p}");
+        }
+
+        // A photo, raw and as multipart: the right person first.
+        let jolie = photo("Angelina_Jolie");
+        let (s, _, v) =
+            send(c.post(server.url("/predict?top_k=2")).header("content-type", "image/jpeg").body(jolie.clone())).await;
+        assert_eq!(s, 200, "{v}");
+        let face = &v["faces"][0];
+        assert_eq!(face["label"], "Angelina_Jolie", "{v}");
+        assert_eq!(face["top_k"].as_array().unwrap().len(), 2);
+        assert_eq!(face["box"].as_array().unwrap().len(), 4);
+        assert_eq!(face["landmarks"].as_array().unwrap().len(), 5);
+        assert!(v["timings"]["total_ms"].as_f64().unwrap() > 0.0 && v["width"].as_u64().unwrap() > 0);
+        let form = reqwest::multipart::Form::new()
+            .part("image", reqwest::multipart::Part::bytes(photo("Mark_Zuckerberg")).file_name("m.jpg"));
+        let (s, _, v) = send(c.post(server.url("/predict")).multipart(form)).await;
+        assert_eq!((s, &v["faces"][0]["label"]), (200, &json!("Mark_Zuckerberg")), "{v}");
+        // base64 JSON.
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(photo("Jennifer_Aniston"));
+        let (s, _, v) = send(c.post(server.url("/predict_json")).json(&json!({"image_base64": b64, "top_k": 1}))).await;
+        assert_eq!((s, &v["faces"][0]["label"]), (200, &json!("Jennifer_Aniston")), "{v}");
+        // A photo with no face: 200 and an empty list.
+        let cat = std::fs::read(fixtures().join("images/skimage_chelsea.png")).unwrap();
+        let (s, _, v) = send(c.post(server.url("/predict")).header("content-type", "image/png").body(cat)).await;
+        assert_eq!((s, v["faces"].as_array().map(Vec::len)), (200, Some(0)), "{v}");
+
+        // The bad-input catalog.
+        let post = |body: Vec<u8>, ct: &str| c.post(server.url("/predict")).header("content-type", ct).body(body);
+        assert_error(&send(post(vec![], "image/jpeg")).await, 400, "EmptyImage", "empty body");
+        assert_error(&send(post(jolie.clone(), "text/plain")).await, 415, "UnsupportedMediaType", "wrong content type");
+        assert_error(
+            &send(c.post(server.url("/predict")).body(jolie.clone())).await,
+            415,
+            "UnsupportedMediaType",
+            "no content type",
+        );
+        let truncated = jolie[..jolie.len() / 2].to_vec();
+        assert_error(&send(post(truncated, "image/jpeg")).await, 422, "CorruptImage", "truncated JPEG");
+        assert_error(
+            &send(post(b"<html>not a photo</html>".to_vec(), "image/jpeg")).await,
+            422,
+            "NotAnImage",
+            "non-image",
+        );
+        let bomb = std::fs::read(fixtures().join("bad/bomb.png")).unwrap();
+        assert_error(&send(post(bomb, "image/png")).await, 422, "TooManyPixels", "decompression bomb");
+        assert_error(
+            &send(post(vec![0u8; 1024 * 1024 + 1], "image/jpeg")).await,
+            413,
+            "PayloadTooLarge",
+            "oversize body",
+        );
+        let json_post = |v: Value| c.post(server.url("/predict_json")).json(&v);
+        assert_error(
+            &send(json_post(json!({"image_base64": "%%%not base64"}))).await,
+            400,
+            "InvalidBase64",
+            "invalid base64",
+        );
+        assert_error(&send(json_post(json!({"top_k": 2}))).await, 400, "InvalidRequest", "no image");
+        assert_error(
+            &send(json_post(json!({"image_base64": b64, "colour": "red"}))).await,
+            400,
+            "InvalidJson",
+            "unknown field",
+        );
+        assert_error(
+            &send(c.post(server.url("/predict_json")).header("content-type", "application/json").body("{not json"))
+                .await,
+            400,
+            "InvalidJson",
+            "invalid JSON",
+        );
+        assert_error(
+            &send(json_post(json!({"url": "https://example.com/a.jpg"}))).await,
+            400,
+            "UrlFetchDisabled",
+            "url off",
+        );
+        assert_error(&send(json_post(json!({"image_base64": b64, "top_k": 0}))).await, 400, "InvalidTopK", "top_k 0");
+        assert_error(&send(c.get(server.url("/predict"))).await, 405, "MethodNotAllowed", "GET /predict");
+        assert_error(&send(c.get(server.url("/nowhere"))).await, 404, "NotFound", "unknown route");
+
+        // Still alive, and the metrics saw it all.
+        let (s, _, _) = send(c.get(server.url("/healthz"))).await;
+        assert_eq!(s, 200);
+        let (s, _, v) = send(c.get(server.url("/metrics"))).await;
+        let text = v["text"].as_str().unwrap();
+        assert_eq!(s, 200);
+        for needle in [
+            "issc_http_requests_total{route=\"/predict\",status=\"200\"}",
+            "issc_http_requests_total{route=\"/predict\",status=\"422\"} 3",
+            "issc_http_request_duration_seconds_bucket{route=\"/predict\",le=\"+Inf\"}",
+            "issc_inference_seconds_count",
+            "issc_faces_per_photo_bucket{le=\"0\"} 1",
+        ] {
+            assert!(text.contains(needle), "metrics lack {needle}:\n{text}");
+        }
+        assert!(!text.contains("status=\"500\""), "{text}");
+    });
+}
+
+#[test]
+fn api_keys_are_required_when_configured_and_for_public_addresses() {
+    let server =
+        Server::start(&["--model", &model().display().to_string()], &[("ISSC_API_KEYS", "first-key, second-key")]);
+    let c = reqwest::Client::new();
+    rt().block_on(async {
+        let body = photo("Angelina_Jolie");
+        let post = || c.post(server.url("/predict")).header("content-type", "image/jpeg").body(body.clone());
+        assert_error(&send(post()).await, 401, "Unauthorized", "missing key");
+        assert_error(&send(post().header("x-api-key", "wrong")).await, 401, "Unauthorized", "invalid key");
+        assert_error(&send(c.get(server.url("/metrics"))).await, 401, "Unauthorized", "metrics need a key");
+        assert_eq!(send(post().bearer_auth("second-key")).await.0, 200);
+        assert_eq!(send(post().header("x-api-key", "first-key")).await.0, 200);
+        // Health stays open for probes.
+        assert_eq!(send(c.get(server.url("/healthz"))).await.0, 200);
+    });
+    // No keys on a non-loopback address: refused at start.
+    let o = Command::new(env!("CARGO_BIN_EXE_issc"))
+        .args(["--engine", "ort", "serve", "--addr", "0.0.0.0:0"])
+        .env_remove("ISSC_API_KEYS")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("ISSC_API_KEYS"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_saturated_server_answers_503_with_retry_after_and_recovers() {
+    let server =
+        Server::start(&["--model", &model().display().to_string(), "--max-concurrency", "1", "--max-queue", "0"], &[]);
+    let c = reqwest::Client::new();
+    rt().block_on(async {
+        let body = photo("Jennifer_Aniston");
+        let reqs = (0..8)
+            .map(|_| send(c.post(server.url("/predict")).header("content-type", "image/jpeg").body(body.clone())));
+        let results = futures::future::join_all(reqs).await;
+        let ok = results.iter().filter(|r| r.0 == 200).count();
+        let busy: Vec<_> = results.iter().filter(|r| r.0 == 503).collect();
+        println!("8 concurrent requests, 1 slot, no queue: {ok} answered, {} refused with 503", busy.len());
+        assert!(ok >= 1 && !busy.is_empty(), "{:?}", results.iter().map(|r| r.0).collect::<Vec<_>>());
+        assert_eq!(ok + busy.len(), 8, "only 200 or 503");
+        for r in busy {
+            assert_eq!(r.2["error"]["code"], "Overloaded");
+            assert_eq!(r.1.get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+        }
+        let (s, _, _) =
+            send(c.post(server.url("/predict")).header("content-type", "image/jpeg").body(body.clone())).await;
+        assert_eq!(s, 200, "serves again once idle");
+        let (_, _, v) = send(c.get(server.url("/metrics"))).await;
+        assert!(!v["text"].as_str().unwrap().contains("issc_rejected_busy_total 0"));
+    });
+}
+
+#[test]
+fn without_a_model_predict_is_503_and_readyz_says_why() {
+    let server = Server::start(&[], &[]);
+    let c = reqwest::Client::new();
+    rt().block_on(async {
+        assert_error(&send(c.get(server.url("/readyz"))).await, 503, "ModelNotLoaded", "readyz");
+        let r = send(c.post(server.url("/predict")).header("content-type", "image/jpeg").body(photo("Angelina_Jolie")))
+            .await;
+        assert_error(&r, 503, "ModelNotLoaded", "predict");
+        assert!(r.2["error"]["message"].as_str().unwrap().contains("--model"));
+        assert_eq!(send(c.get(server.url("/healthz"))).await.0, 200);
+    });
+}
+
+/// A one-route HTTP server on 127.0.0.1 serving `body` at any path.
+async fn photo_host(body: Vec<u8>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let body = body.clone();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = vec![0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(&body).await;
+            });
+        }
+    });
+    format!("http://127.0.0.1:{}/photo.jpg", addr.port())
+}
+
+#[test]
+fn urls_are_fetched_only_from_allowed_public_hosts() {
+    let model = model().display().to_string();
+    let strict =
+        Server::start(&["--model", &model, "--url-allow", "127.0.0.1", "--url-allow", "images.example.org"], &[]);
+    let dev = Server::start(&["--model", &model, "--url-allow", "127.0.0.1", "--url-allow-loopback"], &[]);
+    let c = reqwest::Client::new();
+    rt().block_on(async {
+        let url = photo_host(photo("Angelina_Jolie")).await;
+        let ask = |s: &Server, u: &str| c.post(s.url("/predict_json")).json(&json!({"url": u}));
+        // Allowed host, but it resolves to loopback: refused after resolution (SSRF).
+        let r = send(ask(&strict, &url)).await;
+        assert_error(&r, 400, "UrlNotAllowed", "loopback url");
+        assert!(r.2["error"]["message"].as_str().unwrap().contains("127.0.0.1"));
+        assert_error(
+            &send(ask(&strict, "http://169.254.169.254/latest/meta-data")).await,
+            400,
+            "UrlNotAllowed",
+            "metadata",
+        );
+        assert_error(
+            &send(ask(&strict, "http://evil.example.net/x.jpg")).await,
+            400,
+            "UrlNotAllowed",
+            "host not listed",
+        );
+        assert_error(&send(ask(&strict, "file:///etc/passwd")).await, 400, "InvalidUrl", "scheme");
+        // The development switch lets the same URL through: the fetch path works end to end.
+        let (s, _, v) = send(ask(&dev, &url)).await;
+        assert_eq!((s, &v["faces"][0]["label"]), (200, &json!("Angelina_Jolie")), "{v}");
+    });
+}
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish() {
+    let mut server = Server::start(&["--model", &model().display().to_string()], &[]);
+    let url = server.url("/predict");
+    let body = photo("Mark_Zuckerberg");
+    let rt = rt();
+    let inflight = rt.spawn(async move {
+        let c = reqwest::Client::new();
+        let reqs = (0..8).map(|_| send(c.post(&url).header("content-type", "image/jpeg").body(body.clone())));
+        futures::future::join_all(reqs).await.into_iter().map(|r| r.0).collect::<Vec<_>>()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    let status = server.terminate();
+    let codes = rt.block_on(inflight).unwrap();
+    println!("SIGTERM with 8 requests in flight: {codes:?}, exit {status} after {:?}", started.elapsed());
+    assert!(status.success(), "clean exit: {status}");
+    assert!(codes.iter().all(|&c| c == 200), "in-flight requests finished: {codes:?}");
+}

@@ -1,0 +1,612 @@
+//! `issc serve`: an exported model behind HTTP.
+//!
+//! - `POST /predict`: a photo as the raw body (`image/*` or `application/octet-stream`) or as the multipart field
+//!   `image` → every face: box, landmarks, label or `unknown`, probability, top-k, and timings.
+//! - `POST /predict_json`: `{"image_base64": "...", "top_k": 3}`, or `{"url": "..."}` when the server has a URL
+//!   allow-list (SSRF rules in [`fetch`]).
+//! - `GET /healthz`, `GET /readyz` (model loaded), `GET /metrics` (Prometheus), `GET /openapi.json` (generated from
+//!   the handlers' types), `GET /` (a page: drop a photo, see boxes and names over it and the JSON below).
+//!
+//! Inference runs on blocking threads, never on the async runtime, at most `max_concurrency` at a time with a
+//! bounded queue behind them: a saturated server answers 503 with `Retry-After` instead of queueing without
+//! bound. Bodies, pixels and time per request are capped. Errors are `{"error": {"code", "message"}}` with
+//! 400/401/404/413/415/422/503; bad input never yields a 500. API keys (`Authorization: Bearer` or `X-API-Key`)
+//! protect `/predict*` and `/metrics` when configured, and are required to bind a non-loopback address.
+
+mod error;
+pub mod fetch;
+mod metrics;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use issc_core::LoadOptions;
+use issc_detect::Detector;
+use issc_predict::Predictor;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use utoipa::{OpenApi, ToSchema};
+
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use fetch::UrlFetch;
+pub use metrics::Metrics;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Largest request body in bytes (the decoded photo for `/predict_json`).
+    pub max_body_bytes: usize,
+    /// Photos analysed at once (default: the number of cores).
+    pub max_concurrency: usize,
+    /// Requests allowed to wait for a slot; beyond that, 503.
+    pub max_queue: usize,
+    /// Time limit of one request, queueing included.
+    pub request_timeout: Duration,
+    /// Accepted API keys; empty: no authentication (only allowed on loopback).
+    pub api_keys: Vec<String>,
+    /// Image limits (pixels checked from the header before decoding).
+    pub load: LoadOptions,
+    /// `{"url"}` fetching.
+    pub url_fetch: UrlFetch,
+    /// Largest `top_k`.
+    pub max_top_k: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            max_body_bytes: 10 * 1024 * 1024,
+            max_concurrency: cores,
+            max_queue: 4 * cores,
+            request_timeout: Duration::from_secs(30),
+            api_keys: vec![],
+            load: LoadOptions::default(),
+            url_fetch: UrlFetch {
+                allow: vec![],
+                max_bytes: 10 * 1024 * 1024,
+                timeout: Duration::from_secs(10),
+                allow_loopback: false,
+            },
+            max_top_k: 20,
+        }
+    }
+}
+
+/// The loaded model and the detector that finds faces for it.
+pub struct Model {
+    /// The exported model.
+    pub predictor: Predictor,
+    /// The face detector.
+    pub detector: Box<dyn Detector>,
+}
+
+/// Shared state of the handlers.
+pub struct AppState {
+    cfg: ServeConfig,
+    model: Option<Arc<Model>>,
+    model_missing: String,
+    /// The metrics.
+    pub metrics: Metrics,
+    admission: Arc<Semaphore>,
+    slots: Arc<Semaphore>,
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Refused configuration.
+    #[error("{0}")]
+    Config(String),
+    /// Binding or serving failed.
+    #[error("{addr}: {source}")]
+    Io {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Refuse to expose an unauthenticated server beyond this machine.
+pub fn check_bind(addr: &SocketAddr, cfg: &ServeConfig) -> Result<(), ServeError> {
+    if !addr.ip().is_loopback() && cfg.api_keys.is_empty() {
+        return Err(ServeError::Config(format!(
+            "refusing to listen on {addr} without API keys: set ISSC_API_KEYS (comma-separated) or bind 127.0.0.1"
+        )));
+    }
+    if cfg.max_concurrency == 0 || cfg.max_body_bytes == 0 {
+        return Err(ServeError::Config("--max-concurrency and --max-body-mb must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// Build the router. `model` is `None` when the server runs without one (`/predict` answers 503, `missing` says
+/// why).
+pub fn router(cfg: ServeConfig, model: Option<Model>, missing: impl Into<String>) -> Router {
+    let state = Arc::new(AppState {
+        admission: Arc::new(Semaphore::new(cfg.max_concurrency + cfg.max_queue)),
+        slots: Arc::new(Semaphore::new(cfg.max_concurrency)),
+        cfg,
+        model: model.map(Arc::new),
+        model_missing: missing.into(),
+        metrics: Metrics::default(),
+    });
+    let protected = Router::new()
+        .route("/predict", post(predict))
+        .route("/predict_json", post(predict_json))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth));
+    Router::new()
+        .route("/", get(page))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi))
+        .merge(protected)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Serve `router` on `listener` until `shutdown` resolves; in-flight requests finish first.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    axum::serve(listener, router.into_make_service())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| ServeError::Io { addr, source })
+}
+
+type AppStateRef = Arc<AppState>;
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(format!("no route {} {}; see GET /openapi.json", req.method(), req.uri().path()))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        code: "MethodNotAllowed",
+        message: format!("{} is not allowed on {}", req.method(), req.uri().path()),
+        retry_after: None,
+    }
+}
+
+/// Record every request's route, status and latency.
+async fn observe(State(state): State<AppStateRef>, req: Request, next: Next) -> Response {
+    let route =
+        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    state.metrics.request(&route, resp.status().as_u16(), started.elapsed().as_secs_f64());
+    resp
+}
+
+/// Constant-time equality (the time does not depend on where the strings differ).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+async fn auth(State(state): State<AppStateRef>, req: Request, next: Next) -> Response {
+    if state.cfg.api_keys.is_empty() {
+        return next.run(req).await;
+    }
+    let h = req.headers();
+    let given = h
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").map(str::trim))
+        .or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim));
+    match given {
+        None => ApiError::unauthorized("missing API key: send `Authorization: Bearer KEY` or `X-API-Key: KEY`")
+            .into_response(),
+        Some(k) if state.cfg.api_keys.iter().any(|key| same(key.as_bytes(), k.as_bytes())) => next.run(req).await,
+        Some(_) => ApiError::unauthorized("invalid API key").into_response(),
+    }
+}
+
+/// One candidate label.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CandidateOut {
+    /// The person.
+    pub label: String,
+    /// Softmax probability.
+    pub probability: f32,
+}
+
+/// One face.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FaceOut {
+    /// `[x, y, w, h]` in the photo's pixels.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    /// Detector confidence.
+    pub score: f32,
+    /// Five landmarks `[x, y]`: eyes, nose tip, mouth corners (image left to right).
+    pub landmarks: Vec<[f32; 2]>,
+    /// The person, or `unknown`.
+    pub label: String,
+    /// Probability of the best class.
+    pub probability: f32,
+    /// The most probable people.
+    pub top_k: Vec<CandidateOut>,
+}
+
+/// Milliseconds spent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Timings {
+    /// Decoding the photo.
+    pub decode_ms: f64,
+    /// Detection, alignment and classification.
+    pub inference_ms: f64,
+    /// The whole request, queueing included.
+    pub total_ms: f64,
+}
+
+/// `/predict` and `/predict_json` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PredictResponse {
+    /// Photo width after EXIF orientation.
+    pub width: u32,
+    /// Photo height.
+    pub height: u32,
+    /// Every face, best detection first.
+    pub faces: Vec<FaceOut>,
+    /// Time spent.
+    pub timings: Timings,
+}
+
+/// `/predict_json` request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PredictJsonRequest {
+    /// The photo's bytes, base64 (standard alphabet, padding optional).
+    pub image_base64: Option<String>,
+    /// Or a URL to fetch (only when the server has a URL allow-list).
+    pub url: Option<String>,
+    /// Candidates per face (default 3).
+    pub top_k: Option<usize>,
+}
+
+/// `/healthz` and `/readyz` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` or `ready`.
+    pub status: String,
+    /// Labels of the loaded model.
+    pub labels: Option<usize>,
+    /// SHA-256 of the loaded graph.
+    pub model_sha256: Option<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "isshesarahconnor: issc serve", description = "Who is in this photo? Faces, names or \"unknown\"."),
+    paths(predict, predict_json, healthz, readyz),
+    components(schemas(
+        PredictResponse,
+        FaceOut,
+        CandidateOut,
+        Timings,
+        PredictJsonRequest,
+        Health,
+        ErrorBody,
+        ErrorDetail
+    ))
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of this server.
+pub fn openapi_json() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], openapi_json()).into_response()
+}
+
+async fn page() -> Html<&'static str> {
+    Html(include_str!("page.html"))
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
+async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok".into(), labels: None, model_sha256: None })
+}
+
+/// Readiness: 200 once the model is loaded.
+#[utoipa::path(get, path = "/readyz", responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
+async fn readyz(State(state): State<AppStateRef>) -> Result<axum::Json<Health>, ApiError> {
+    let m =
+        state.model.as_ref().ok_or_else(|| ApiError::unavailable("ModelNotLoaded", state.model_missing.clone(), 5))?;
+    Ok(axum::Json(Health {
+        status: "ready".into(),
+        labels: Some(m.predictor.card().labels.len()),
+        model_sha256: Some(m.predictor.card().model.sha256.clone()),
+    }))
+}
+
+async fn metrics(State(state): State<AppStateRef>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+/// Read the whole body, refusing more than `limit` bytes with 413.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    let too_large = || ApiError::too_large(format!("request body is over {limit} bytes (--max-body-mb)"));
+    if headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > limit as u64)
+    {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(s) = src {
+            if s.is::<http_body_util::LengthLimitError>() {
+                return too_large();
+            }
+            src = s.source();
+        }
+        ApiError::bad_request("BadBody", format!("cannot read the request body: {e}"))
+    })
+}
+
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_ascii_lowercase())
+}
+
+/// Predict from a photo in the body.
+#[utoipa::path(
+    post,
+    path = "/predict",
+    request_body(content = Vec<u8>, content_type = "image/*", description = "The photo (JPEG, PNG, WebP, GIF, BMP, TIFF, PNM), raw; or multipart/form-data with the field `image`."),
+    params(("top_k" = Option<usize>, Query, description = "Candidates per face (default 3)")),
+    responses(
+        (status = 200, body = PredictResponse),
+        (status = 400, body = ErrorBody, description = "Empty body, bad multipart"),
+        (status = 401, body = ErrorBody, description = "Missing or invalid API key"),
+        (status = 413, body = ErrorBody, description = "Body over --max-body-mb"),
+        (status = 415, body = ErrorBody, description = "Content type is not an image or multipart"),
+        (status = 422, body = ErrorBody, description = "Not a readable image, truncated, or too many pixels"),
+        (status = 503, body = ErrorBody, description = "Saturated (Retry-After), timed out, or no model"),
+    )
+)]
+async fn predict(
+    State(state): State<AppStateRef>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<PredictResponse>, ApiError> {
+    let started = Instant::now();
+    let top_k = match q.get("top_k") {
+        Some(v) => Some(
+            v.parse::<usize>().map_err(|_| ApiError::bad_request("InvalidTopK", "top_k must be a positive integer"))?,
+        ),
+        None => None,
+    };
+    let ct = content_type(&headers).ok_or_else(|| {
+        ApiError::unsupported_media_type(
+            "no Content-Type: send the photo as image/* (raw body) or multipart/form-data with the field `image`",
+        )
+    })?;
+    let photo = if ct.starts_with("multipart/form-data") {
+        let boundary = multer::parse_boundary(&ct)
+            .map_err(|e| ApiError::bad_request("BadMultipart", format!("multipart without a boundary: {e}")))?;
+        let bytes = read_body(&headers, body, state.cfg.max_body_bytes + 64 * 1024).await?;
+        let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
+        let mut mp = multer::Multipart::new(stream, boundary);
+        let mut found = None;
+        while let Some(field) = mp
+            .next_field()
+            .await
+            .map_err(|e| ApiError::bad_request("BadMultipart", format!("bad multipart body: {e}")))?
+        {
+            if field.name() == Some("image") {
+                let b = field
+                    .bytes()
+                    .await
+                    .map_err(|e| ApiError::bad_request("BadMultipart", format!("bad multipart body: {e}")))?;
+                found = Some(b);
+                break;
+            }
+        }
+        found.ok_or_else(|| ApiError::bad_request("MissingImage", "multipart body has no field named `image`"))?
+    } else if ct.starts_with("image/") || ct.starts_with("application/octet-stream") {
+        read_body(&headers, body, state.cfg.max_body_bytes).await?
+    } else {
+        return Err(ApiError::unsupported_media_type(format!(
+            "Content-Type {ct} is not accepted: send image/* (raw photo), application/octet-stream or \
+             multipart/form-data with the field `image`; for JSON use POST /predict_json"
+        )));
+    };
+    run(&state, photo, top_k, started).await
+}
+
+/// Predict from a base64 photo (or an allowed URL) in JSON.
+#[utoipa::path(
+    post,
+    path = "/predict_json",
+    request_body = PredictJsonRequest,
+    responses(
+        (status = 200, body = PredictResponse),
+        (status = 400, body = ErrorBody, description = "Invalid JSON or base64, URL refused"),
+        (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "Content type is not application/json"),
+        (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    )
+)]
+async fn predict_json(
+    State(state): State<AppStateRef>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<PredictResponse>, ApiError> {
+    let started = Instant::now();
+    match content_type(&headers) {
+        Some(ct) if ct.starts_with("application/json") => {}
+        other => {
+            return Err(ApiError::unsupported_media_type(format!(
+                "Content-Type {} is not application/json",
+                other.unwrap_or_else(|| "(none)".into())
+            )));
+        }
+    }
+    let limit = state.cfg.max_body_bytes / 3 * 4 + 4096;
+    let raw = read_body(&headers, body, limit).await?;
+    let req: PredictJsonRequest = serde_json::from_slice(&raw)
+        .map_err(|e| ApiError::bad_request("InvalidJson", format!("invalid JSON body: {e}")))?;
+    let photo = match (&req.image_base64, &req.url) {
+        (Some(b64), None) => {
+            let cleaned: String =
+                b64.split(',').next_back().unwrap_or("").chars().filter(|c| !c.is_whitespace()).collect();
+            let bytes =
+                base64::engine::general_purpose::STANDARD_NO_PAD.decode(cleaned.trim_end_matches('=')).map_err(
+                    |e| ApiError::bad_request("InvalidBase64", format!("image_base64 is not valid base64: {e}")),
+                )?;
+            if bytes.len() > state.cfg.max_body_bytes {
+                return Err(ApiError::too_large(format!("decoded image is over {} bytes", state.cfg.max_body_bytes)));
+            }
+            bytes::Bytes::from(bytes)
+        }
+        (None, Some(url)) => bytes::Bytes::from(fetch::fetch_image(&state.cfg.url_fetch, url).await?),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request("InvalidRequest", "give image_base64 or url, not both"));
+        }
+        (None, None) => return Err(ApiError::bad_request("InvalidRequest", "missing image_base64 (or url)")),
+    };
+    run(&state, photo, req.top_k, started).await
+}
+
+fn image_error(e: &issc_core::ImageError) -> ApiError {
+    match e.kind() {
+        "empty" => ApiError::bad_request("EmptyImage", "the photo is empty (0 bytes)"),
+        "too_many_bytes" => ApiError::too_large(e.to_string()),
+        "too_many_pixels" => ApiError::unprocessable("TooManyPixels", e.to_string()),
+        "not_an_image" | "unsupported_format" => ApiError::unprocessable("NotAnImage", e.to_string()),
+        _ => ApiError::unprocessable("CorruptImage", e.to_string()),
+    }
+}
+
+async fn run(
+    state: &AppStateRef,
+    photo: bytes::Bytes,
+    top_k: Option<usize>,
+    started: Instant,
+) -> Result<axum::Json<PredictResponse>, ApiError> {
+    let top_k = top_k.unwrap_or(3);
+    if top_k == 0 || top_k > state.cfg.max_top_k {
+        return Err(ApiError::bad_request("InvalidTopK", format!("top_k must be in 1..={}", state.cfg.max_top_k)));
+    }
+    if photo.is_empty() {
+        return Err(ApiError::bad_request("EmptyImage", "the request has no photo (empty body)"));
+    }
+    let model =
+        state.model.clone().ok_or_else(|| ApiError::unavailable("ModelNotLoaded", state.model_missing.clone(), 5))?;
+    let Ok(admitted) = state.admission.clone().try_acquire_owned() else {
+        state.metrics.rejected_busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(ApiError::unavailable("Overloaded", "the server is at capacity; retry shortly", 1));
+    };
+    let slots = state.slots.clone();
+    let load = state.cfg.load;
+    let work = async move {
+        let slot = slots.acquire_owned().await.map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let _admitted = admitted;
+            let t0 = Instant::now();
+            let img = issc_core::decode_image(&photo, "photo", &load).map_err(|e| image_error(&e))?;
+            let decode_ms = t0.elapsed().as_secs_f64() * 1e3;
+            let t1 = Instant::now();
+            let faces = model
+                .predictor
+                .predict(model.detector.as_ref(), &img.rgb, top_k)
+                .map_err(|e| ApiError::unprocessable("InferenceFailed", e.to_string()))?;
+            Ok::<_, ApiError>((img.width(), img.height(), faces, decode_ms, t1.elapsed().as_secs_f64()))
+        })
+        .await
+        .map_err(ApiError::internal)?
+    };
+    let (width, height, faces, decode_ms, infer_s) =
+        tokio::time::timeout(state.cfg.request_timeout, work).await.map_err(|_| {
+            ApiError::unavailable("Timeout", format!("the request took over {:?}", state.cfg.request_timeout), 1)
+        })??;
+    state.metrics.inference.observe(infer_s);
+    state.metrics.faces.observe(faces.len() as f64);
+    let faces = faces
+        .into_iter()
+        .map(|f| {
+            let b = f.face.bbox;
+            FaceOut {
+                bbox: [b.x, b.y, b.w, b.h],
+                score: f.face.score,
+                landmarks: f.face.landmarks.0.to_vec(),
+                label: f.label.name().to_string(),
+                probability: f.label.probability,
+                top_k: f
+                    .label
+                    .top_k
+                    .into_iter()
+                    .map(|c| CandidateOut { label: c.label, probability: c.probability })
+                    .collect(),
+            }
+        })
+        .collect();
+    Ok(axum::Json(PredictResponse {
+        width,
+        height,
+        faces,
+        timings: Timings { decode_ms, inference_ms: infer_s * 1e3, total_ms: started.elapsed().as_secs_f64() * 1e3 },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_compare_is_equality() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd") && !same(b"abc", b"ab") && !same(b"", b"a"));
+    }
+
+    #[test]
+    fn non_loopback_without_keys_is_refused() {
+        let cfg = ServeConfig::default();
+        assert!(check_bind(&"127.0.0.1:0".parse().unwrap(), &cfg).is_ok());
+        let e = check_bind(&"0.0.0.0:8080".parse().unwrap(), &cfg).unwrap_err().to_string();
+        assert!(e.contains("ISSC_API_KEYS"), "{e}");
+        let keyed = ServeConfig { api_keys: vec!["k".into()], ..ServeConfig::default() };
+        assert!(check_bind(&"0.0.0.0:8080".parse().unwrap(), &keyed).is_ok());
+    }
+
+    #[test]
+    fn openapi_lists_the_routes_and_schemas() {
+        let doc: serde_json::Value = serde_json::from_str(&openapi_json()).unwrap();
+        for p in ["/predict", "/predict_json", "/healthz", "/readyz"] {
+            assert!(doc["paths"][p].is_object(), "{p}");
+        }
+        assert!(doc["components"]["schemas"]["PredictResponse"].is_object());
+    }
+}
