@@ -5,8 +5,8 @@
 #
 # Starts `issc serve` on an ephemeral port (ONNX Runtime, --max-queue 64 so that concurrency 32 queues instead
 # of being shed), runs the load generator (crates/serve/examples/loadgen.rs) at concurrency 1, 8 and 32, runs the
-# same photos through the model in-process on as many threads as the server has slots, and prints requests/s,
-# p50/p99 and the ratio. With LONG=1 it then sends 10,000 more requests and reports the server's resident memory
+# same photos through the model in-process on 1 thread and on as many threads as the server has slots, and prints
+# requests/s, p50/p99 and the ratio (concurrency 1 against 1 thread; higher concurrency against all threads). With LONG=1 it then sends 10,000 more requests and reports the server's resident memory
 # before, at most and after. Results go to stdout as JSON lines and to target/bench-serve.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +27,7 @@ trap 'kill $pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q listening target/bench-serve.addr 2>/dev/null && break; sleep 0.1; done
 url="$(sed -n 's/^listening on //p' target/bench-serve.addr)/predict"
 
+ISSC_ENGINE=ort "$loadgen" inprocess --model "$model" --photos "$photos" --threads 1 --requests "$requests" | tee -a "$out"
 ISSC_ENGINE=ort "$loadgen" inprocess --model "$model" --photos "$photos" --threads "$threads" --requests "$requests" | tee -a "$out"
 for c in 1 8 32; do
     "$loadgen" http --url "$url" --photos "$photos" --concurrency "$c" --requests "$requests" --pid "$pid" | tee -a "$out"
@@ -37,10 +38,13 @@ fi
 python3 - "$out" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-base = next(r for r in rows if r["mode"] == "inprocess")["requests_per_second"]
-print(f"in-process: {base:.1f} photos/s")
+inproc = {r["concurrency"]: r["requests_per_second"] for r in rows if r["mode"] == "inprocess"}
+for t, v in sorted(inproc.items()):
+    print(f"in-process, {t} thread(s): {v:.1f} photos/s")
 for r in rows:
     if r["mode"] == "http":
+        # Compare with the in-process run that uses as many threads as the server can use at this concurrency.
+        base = inproc[min(r["concurrency"], max(inproc))]
         print(f"http c={r['concurrency']:>2} n={r['requests']}: {r['requests_per_second']:.1f} req/s, "
               f"p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, ratio {r['requests_per_second']/base:.2f}, "
               f"status {r['status']}, RSS KiB {r['rss_kib_before']} -> max {r['rss_kib_max']} -> {r['rss_kib_after']}")

@@ -98,7 +98,9 @@ pub struct AppState {
     /// The metrics.
     pub metrics: Metrics,
     admission: Arc<Semaphore>,
-    slots: Arc<Semaphore>,
+    /// Long-lived inference threads: a fixed set keeps the allocator's per-thread arenas (and so the memory) flat,
+    /// where short-lived blocking threads kept adding arenas.
+    workers: rayon::ThreadPool,
 }
 
 /// Errors starting the server.
@@ -133,9 +135,14 @@ pub fn check_bind(addr: &SocketAddr, cfg: &ServeConfig) -> Result<(), ServeError
 /// Build the router. `model` is `None` when the server runs without one (`/predict` answers 503, `missing` says
 /// why).
 pub fn router(cfg: ServeConfig, model: Option<Model>, missing: impl Into<String>) -> Router {
+    let workers = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.max_concurrency.max(1))
+        .thread_name(|i| format!("issc-infer-{i}"))
+        .build()
+        .expect("cannot start the inference threads");
     let state = Arc::new(AppState {
         admission: Arc::new(Semaphore::new(cfg.max_concurrency + cfg.max_queue)),
-        slots: Arc::new(Semaphore::new(cfg.max_concurrency)),
+        workers,
         cfg,
         model: model.map(Arc::new),
         model_missing: missing.into(),
@@ -528,13 +535,11 @@ async fn run(
         state.metrics.rejected_busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Err(ApiError::unavailable("Overloaded", "the server is at capacity; retry shortly", 1));
     };
-    let slots = state.slots.clone();
     let load = state.cfg.load;
-    let work = async move {
-        let slot = slots.acquire_owned().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            let _admitted = admitted;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    state.workers.spawn(move || {
+        let _admitted = admitted;
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let t0 = Instant::now();
             let img = issc_core::decode_image(&photo, "photo", &load).map_err(|e| image_error(&e))?;
             let decode_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -544,10 +549,12 @@ async fn run(
                 .predict(model.detector.as_ref(), &img.rgb, top_k)
                 .map_err(|e| ApiError::unprocessable("InferenceFailed", e.to_string()))?;
             Ok::<_, ApiError>((img.width(), img.height(), faces, decode_ms, t1.elapsed().as_secs_f64()))
-        })
-        .await
-        .map_err(ApiError::internal)?
-    };
+        }))
+        .unwrap_or_else(|_| Err(ApiError::internal("inference panicked")));
+        // The client may have gone (timeout): nothing to do then.
+        let _ = tx.send(result);
+    });
+    let work = async move { rx.await.map_err(ApiError::internal)? };
     let (width, height, faces, decode_ms, infer_s) =
         tokio::time::timeout(state.cfg.request_timeout, work).await.map_err(|_| {
             ApiError::unavailable("Timeout", format!("the request took over {:?}", state.cfg.request_timeout), 1)
