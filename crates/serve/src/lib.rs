@@ -356,27 +356,46 @@ async fn metrics(State(state): State<AppStateRef>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }
 
+/// Most bytes read and thrown away after a body is found too large, so that the client finishes sending and reads
+/// the 413 (closing mid-upload makes most clients report a broken pipe instead of the answer).
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+
 /// Read the whole body, refusing more than `limit` bytes with 413.
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
-    let too_large = || ApiError::too_large(format!("request body is over {limit} bytes (--max-body-mb)"));
-    if headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n > limit as u64)
-    {
-        return Err(too_large());
-    }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-        while let Some(s) = src {
-            if s.is::<http_body_util::LengthLimitError>() {
-                return too_large();
+    use futures::StreamExt as _;
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let mut over = declared.is_some_and(|n| n > limit as u64);
+    let mut buf = Vec::with_capacity(if over { 0 } else { declared.unwrap_or(0) as usize });
+    let mut seen = 0usize;
+    let mut stream = body.into_data_stream();
+    let read = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::bad_request("BadBody", format!("cannot read the request body: {e}")))?;
+            seen += chunk.len();
+            if !over {
+                if buf.len() + chunk.len() > limit {
+                    over = true;
+                    buf = Vec::new();
+                } else {
+                    buf.extend_from_slice(&chunk);
+                }
             }
-            src = s.source();
+            if over && seen > DRAIN_BYTES {
+                break;
+            }
         }
-        ApiError::bad_request("BadBody", format!("cannot read the request body: {e}"))
+        Ok::<_, ApiError>(())
     })
+    .await;
+    if over {
+        return Err(ApiError::too_large(format!("request body is over {limit} bytes (--max-body-mb)")));
+    }
+    match read {
+        Err(_) => Err(ApiError::bad_request("BadBody", "the request body took over 30 s to arrive")),
+        Ok(r) => r.map(|()| bytes::Bytes::from(buf)),
+    }
 }
 
 fn content_type(headers: &HeaderMap) -> Option<String> {
@@ -538,7 +557,6 @@ async fn run(
     let load = state.cfg.load;
     let (tx, rx) = tokio::sync::oneshot::channel();
     state.workers.spawn(move || {
-        let _admitted = admitted;
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let t0 = Instant::now();
             let img = issc_core::decode_image(&photo, "photo", &load).map_err(|e| image_error(&e))?;
@@ -551,6 +569,8 @@ async fn run(
             Ok::<_, ApiError>((img.width(), img.height(), faces, decode_ms, t1.elapsed().as_secs_f64()))
         }))
         .unwrap_or_else(|_| Err(ApiError::internal("inference panicked")));
+        // Free the slot before answering, so a client that sends its next request on the answer finds it free.
+        drop(admitted);
         // The client may have gone (timeout): nothing to do then.
         let _ = tx.send(result);
     });
