@@ -149,6 +149,41 @@ impl Split {
     }
 }
 
+/// A crop's bytes and their BLAKE3 (hex), refused when they are not what `dataset.json` recorded.
+pub(crate) fn read_crop(f: &LabeledFile) -> Result<(Vec<u8>, String), TrainError> {
+    let crop_err = |reason: String| TrainError::Crop { path: f.path.clone(), reason };
+    let bytes = std::fs::read(&f.path).map_err(|e| crop_err(format!("cannot read the crop: {e}")))?;
+    let actual = blake3::hash(&bytes).to_hex().to_string();
+    if !actual.eq_ignore_ascii_case(&f.blake3) {
+        return Err(crop_err(format!(
+            "changed since `issc prepare` (BLAKE3 {actual}, dataset.json says {}); re-run `issc prepare`",
+            f.blake3
+        )));
+    }
+    Ok((bytes, actual))
+}
+
+/// Decode a crop read by [`read_crop`], refused unless it is an aligned `size`×`size` face.
+pub(crate) fn decode_crop(
+    f: &LabeledFile,
+    bytes: &[u8],
+    size: u32,
+    load: &LoadOptions,
+) -> Result<issc_core::DecodedImage, TrainError> {
+    let crop_err = |reason: String| TrainError::Crop { path: f.path.clone(), reason };
+    let img = issc_core::decode_image(bytes, &f.path.display().to_string(), load)
+        .map_err(|e| crop_err(format!("cannot decode the crop: {e}")))?;
+    if (img.width(), img.height()) != (size, size) {
+        return Err(crop_err(format!(
+            "is {}x{}, not an aligned {size}x{size} face crop; build the dataset from `issc crop` output (aligned \
+             mode)",
+            img.width(),
+            img.height()
+        )));
+    }
+    Ok(img)
+}
+
 /// A dataset in embedding space.
 #[derive(Debug, Clone)]
 pub struct EmbeddedSet {
@@ -193,30 +228,16 @@ pub fn embed_dataset(
         .files
         .par_iter()
         .map(|f| {
-            let crop_err = |reason: String| TrainError::Crop { path: f.path.clone(), reason };
-            let bytes = std::fs::read(&f.path).map_err(|e| crop_err(format!("cannot read the crop: {e}")))?;
-            let actual = blake3::hash(&bytes).to_hex().to_string();
-            if !actual.eq_ignore_ascii_case(&f.blake3) {
-                return Err(crop_err(format!(
-                    "changed since `issc prepare` (BLAKE3 {actual}, dataset.json says {}); re-run `issc prepare`",
-                    f.blake3
-                )));
-            }
+            let (bytes, actual) = read_crop(f)?;
             let v = if let Some(v) = cache.get(&actual) {
                 hits.fetch_add(1, Ordering::Relaxed);
                 v
             } else {
-                let img = issc_core::decode_image(&bytes, &f.path.display().to_string(), load)
-                    .map_err(|e| crop_err(format!("cannot decode the crop: {e}")))?;
-                if (img.width(), img.height()) != (size, size) {
-                    return Err(crop_err(format!(
-                        "is {}x{}, not an aligned {size}x{size} face crop; build the dataset from `issc crop` \
-                         output (aligned mode)",
-                        img.width(),
-                        img.height()
-                    )));
-                }
-                let e = embedder.embed(&img.rgb).map_err(|e| crop_err(format!("cannot embed the crop: {e}")))?;
+                let img = decode_crop(f, &bytes, size, load)?;
+                let e = embedder.embed(&img.rgb).map_err(|e| TrainError::Crop {
+                    path: f.path.clone(),
+                    reason: format!("cannot embed the crop: {e}"),
+                })?;
                 cache.put(&actual, e.as_slice())?;
                 misses.fetch_add(1, Ordering::Relaxed);
                 e.as_slice().to_vec()

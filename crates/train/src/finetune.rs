@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use crate::EMBEDDING_DIM;
 use crate::EpochMetrics;
 use crate::cache::CacheStats;
-use crate::data::DatasetFiles;
+use crate::data::{DatasetFiles, decode_crop, read_crop};
 use crate::error::TrainError;
 use crate::head::{Head, HeadConfig};
 use crate::sface_net::SFaceNet;
@@ -76,26 +76,8 @@ pub fn load_faces(files: &DatasetFiles, load: &LoadOptions) -> Result<FaceSet, T
         .files
         .par_iter()
         .map(|f| {
-            let crop_err = |reason: String| TrainError::Crop { path: f.path.clone(), reason };
-            let bytes = std::fs::read(&f.path).map_err(|e| crop_err(format!("cannot read the crop: {e}")))?;
-            let actual = blake3::hash(&bytes).to_hex().to_string();
-            if !actual.eq_ignore_ascii_case(&f.blake3) {
-                return Err(crop_err(format!(
-                    "changed since `issc prepare` (BLAKE3 {actual}, dataset.json says {}); re-run `issc prepare`",
-                    f.blake3
-                )));
-            }
-            let img = issc_core::decode_image(&bytes, &f.path.display().to_string(), load)
-                .map_err(|e| crop_err(format!("cannot decode the crop: {e}")))?;
-            if (img.width() as usize, img.height() as usize) != (SIZE, SIZE) {
-                return Err(crop_err(format!(
-                    "is {}x{}, not an aligned {SIZE}x{SIZE} face crop; build the dataset from `issc crop` output \
-                     (aligned mode)",
-                    img.width(),
-                    img.height()
-                )));
-            }
-            Ok(img.rgb)
+            let (bytes, _) = read_crop(f)?;
+            Ok(decode_crop(f, &bytes, SIZE as u32, load)?.rgb)
         })
         .collect::<Result<_, TrainError>>()?;
     let index: BTreeMap<&str, usize> = files.labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
@@ -143,19 +125,9 @@ impl FinetuneNet {
     }
 }
 
-/// Pack crops into `[n, 3, 112, 112]` RGB 0..255.
+/// Pack crops into `[n, 3, 112, 112]` RGB 0..255 (every crop here was checked to be 112×112 when loaded).
 fn pack(images: &[RgbImage]) -> Vec<f32> {
-    let plane = SIZE * SIZE;
-    let mut data = vec![0f32; images.len() * 3 * plane];
-    for (k, img) in images.iter().enumerate() {
-        let base = k * 3 * plane;
-        for (i, p) in img.pixels().enumerate() {
-            for c in 0..3 {
-                data[base + c * plane + i] = f32::from(p.0[c]);
-            }
-        }
-    }
-    data
+    issc_detect::faces_to_nchw(images, SIZE as u32).unwrap_or_default()
 }
 
 /// One crop's random transform.
