@@ -246,13 +246,18 @@ fn api_keys_are_required_when_configured_and_for_public_addresses() {
     rt().block_on(async {
         let body = photo("Angelina_Jolie");
         let post = || c.post(server.url("/predict")).header("content-type", "image/jpeg").body(body.clone());
-        assert_error(&send(post()).await, 401, "Unauthorized", "missing key");
+        let refused = send(post()).await;
+        assert_error(&refused, 401, "Unauthorized", "missing key");
+        // The unread upload must not be taken for the next request on a kept-alive connection.
+        assert_eq!(refused.1.get("connection").and_then(|v| v.to_str().ok()), Some("close"), "{:?}", refused.1);
         assert_error(&send(post().header("x-api-key", "wrong")).await, 401, "Unauthorized", "invalid key");
         assert_error(&send(c.get(server.url("/metrics"))).await, 401, "Unauthorized", "metrics need a key");
         assert_eq!(send(post().bearer_auth("second-key")).await.0, 200);
         assert_eq!(send(post().header("x-api-key", "first-key")).await.0, 200);
-        // Health stays open for probes.
-        assert_eq!(send(c.get(server.url("/healthz"))).await.0, 200);
+        // Health stays open for probes; answers to requests read in full keep the connection.
+        let health = send(c.get(server.url("/healthz"))).await;
+        assert_eq!(health.0, 200);
+        assert!(health.1.get("connection").is_none(), "{:?}", health.1);
     });
     // No keys on a non-loopback address: refused at start.
     let o = Command::new(env!("CARGO_BIN_EXE_issc"))

@@ -194,13 +194,61 @@ async fn method_not_allowed(req: Request) -> ApiError {
 }
 
 /// Record every request's route, status and latency.
+///
+/// An answer sent before the request body was read to its end (401, 415, 404 on an upload) carries
+/// `Connection: close`: the unread bytes would otherwise be parsed as the next request on a kept-alive
+/// connection, and a client that reuses it sees a reset instead of its next answer.
 async fn observe(State(state): State<AppStateRef>, req: Request, next: Next) -> Response {
     let route =
         req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
     let started = Instant::now();
-    let resp = next.run(req).await;
+    let (parts, body) = req.into_parts();
+    let tracked = TrackedBody::new(body);
+    let finished = tracked.finished.clone();
+    let mut resp = next.run(Request::from_parts(parts, Body::new(tracked))).await;
+    if !finished.load(std::sync::atomic::Ordering::Acquire) {
+        resp.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    }
     state.metrics.request(&route, resp.status().as_u16(), started.elapsed().as_secs_f64());
     resp
+}
+
+/// A request body that records whether it was read to its end.
+struct TrackedBody {
+    inner: Body,
+    finished: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TrackedBody {
+    fn new(inner: Body) -> Self {
+        use http_body::Body as _;
+        let finished = Arc::new(std::sync::atomic::AtomicBool::new(inner.is_end_stream()));
+        Self { inner, finished }
+    }
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.finished.store(true, std::sync::atomic::Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Constant-time equality (the time does not depend on where the strings differ).
