@@ -18,6 +18,14 @@ pub struct ServeArgs {
     /// Model folder written by `issc export` (without it, /predict answers 503).
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
+    /// Also speak the Azure AI Face REST API (v1.2) under /face/v1.2/…, keeping its large person groups, persons,
+    /// faces and face lists in this folder (created if missing; SQLite, crash-safe). Without --model, only the
+    /// Face API and health routes work.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Most transient faceIds (from /face/…/detect) kept at once; each takes about 0.6 KiB.
+    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    pub max_face_ids: usize,
     /// Address to listen on. A non-loopback address needs API keys in ISSC_API_KEYS.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
@@ -50,6 +58,8 @@ impl ServeArgs {
     pub fn for_model(model: PathBuf, addr: SocketAddr) -> Self {
         Self {
             model: Some(model),
+            store: None,
+            max_face_ids: 200_000,
             addr,
             max_body_mb: 10,
             max_concurrency: None,
@@ -131,6 +141,21 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         None => (None, "no model loaded: start the server with --model DIR (a folder written by `issc export`)".into()),
     };
+    let face_api = match &args.store {
+        Some(dir) => {
+            let pipeline = ctx.pipeline(&args.detector, 0.0, true)?;
+            let dim = pipeline.embedder().map_or(issc_detect::SFACE_DIM, |e| e.dim());
+            let store = issc_store::Store::open(dir, dim)
+                .with_context(|| format!("cannot open the Face API store in {}", dir.display()))?;
+            tracing::info!("Face API store {}", store.path().display());
+            Some(issc_serve::FaceApi {
+                store: std::sync::Arc::new(store),
+                pipeline: std::sync::Arc::new(pipeline),
+                max_face_ids: args.max_face_ids,
+            })
+        }
+        None => None,
+    };
     let keys = cfg.api_keys.len();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -141,14 +166,18 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         println!("listening on http://{local}");
         std::io::stdout().flush()?;
         eprintln!(
-            "issc serve: http://{local}/ · {} · {} API key(s) · {} slots + {} queued · body ≤ {} MiB",
+            "issc serve: http://{local}/ · {} · {} · {} API key(s) · {} slots + {} queued · body ≤ {} MiB",
             if args.model.is_some() { "model loaded" } else { "no model" },
+            match &args.store {
+                Some(d) => format!("Face API on /face/v1.2 (store {})", d.display()),
+                None => "no Face API (--store)".to_string(),
+            },
             keys,
             cfg.max_concurrency,
             cfg.max_queue,
             args.max_body_mb
         );
-        let router = issc_serve::router(cfg, model, missing);
+        let router = issc_serve::router_with_face_api(cfg, model, missing, face_api);
         issc_serve::serve(listener, router, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;

@@ -14,6 +14,7 @@
 //! protect `/predict*` and `/metrics` when configured, and are required to bind a non-loopback address.
 
 mod error;
+mod face_api;
 pub mod fetch;
 mod metrics;
 
@@ -37,6 +38,7 @@ use tokio::sync::Semaphore;
 use utoipa::{OpenApi, ToSchema};
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use face_api::{FaceApi, FaceApiError};
 pub use fetch::UrlFetch;
 pub use metrics::Metrics;
 
@@ -101,6 +103,8 @@ pub struct AppState {
     /// Long-lived inference threads: a fixed set keeps the allocator's per-thread arenas (and so the memory) flat,
     /// where short-lived blocking threads kept adding arenas.
     workers: rayon::ThreadPool,
+    /// The Face API (`--store`).
+    face: Option<Arc<face_api::FaceState>>,
 }
 
 /// Errors starting the server.
@@ -135,6 +139,17 @@ pub fn check_bind(addr: &SocketAddr, cfg: &ServeConfig) -> Result<(), ServeError
 /// Build the router. `model` is `None` when the server runs without one (`/predict` answers 503, `missing` says
 /// why).
 pub fn router(cfg: ServeConfig, model: Option<Model>, missing: impl Into<String>) -> Router {
+    router_with_face_api(cfg, model, missing, None)
+}
+
+/// [`router`], also answering the Azure Face API under `/face/{v1.0,v1.2-preview.1,v1.2}/…` when `face_api` is
+/// given (without it those paths answer 404 saying how to enable them).
+pub fn router_with_face_api(
+    cfg: ServeConfig,
+    model: Option<Model>,
+    missing: impl Into<String>,
+    face_api: Option<FaceApi>,
+) -> Router {
     let workers = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.max_concurrency.max(1))
         .thread_name(|i| format!("issc-infer-{i}"))
@@ -147,6 +162,7 @@ pub fn router(cfg: ServeConfig, model: Option<Model>, missing: impl Into<String>
         model: model.map(Arc::new),
         model_missing: missing.into(),
         metrics: Metrics::default(),
+        face: face_api.map(|f| Arc::new(face_api::FaceState::new(f))),
     });
     let protected = Router::new()
         .route("/predict", post(predict))
@@ -159,6 +175,7 @@ pub fn router(cfg: ServeConfig, model: Option<Model>, missing: impl Into<String>
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi))
         .merge(protected)
+        .merge(face_api::routes(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
@@ -180,8 +197,12 @@ pub async fn serve(
 
 type AppStateRef = Arc<AppState>;
 
-async fn not_found(req: Request) -> ApiError {
+async fn not_found(req: Request) -> Response {
+    if req.uri().path().starts_with("/face/") {
+        return face_api::face_not_found(&req).into_response();
+    }
     ApiError::not_found(format!("no route {} {}; see GET /openapi.json", req.method(), req.uri().path()))
+        .into_response()
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {
@@ -583,6 +604,31 @@ fn image_error(e: &issc_core::ImageError) -> ApiError {
     }
 }
 
+/// Run `work` on the inference threads: admitted only while a slot or a queue place is free (else 503 Overloaded
+/// with `Retry-After`), bounded by the request timeout, panics turned into 500.
+pub(crate) async fn on_worker<T: Send + 'static>(
+    state: &AppStateRef,
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let Ok(admitted) = state.admission.clone().try_acquire_owned() else {
+        state.metrics.rejected_busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(ApiError::unavailable("Overloaded", "the server is at capacity; retry shortly", 1));
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    state.workers.spawn(move || {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+            .unwrap_or_else(|_| Err(ApiError::internal("inference panicked")));
+        // Free the slot before answering, so a client that sends its next request on the answer finds it free.
+        drop(admitted);
+        // The client may have gone (timeout): nothing to do then.
+        let _ = tx.send(result);
+    });
+    let work = async move { rx.await.map_err(ApiError::internal)? };
+    tokio::time::timeout(state.cfg.request_timeout, work).await.map_err(|_| {
+        ApiError::unavailable("Timeout", format!("the request took over {:?}", state.cfg.request_timeout), 1)
+    })?
+}
+
 async fn run(
     state: &AppStateRef,
     photo: bytes::Bytes,
@@ -598,35 +644,19 @@ async fn run(
     }
     let model =
         state.model.clone().ok_or_else(|| ApiError::unavailable("ModelNotLoaded", state.model_missing.clone(), 5))?;
-    let Ok(admitted) = state.admission.clone().try_acquire_owned() else {
-        state.metrics.rejected_busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return Err(ApiError::unavailable("Overloaded", "the server is at capacity; retry shortly", 1));
-    };
     let load = state.cfg.load;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    state.workers.spawn(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let t0 = Instant::now();
-            let img = issc_core::decode_image(&photo, "photo", &load).map_err(|e| image_error(&e))?;
-            let decode_ms = t0.elapsed().as_secs_f64() * 1e3;
-            let t1 = Instant::now();
-            let faces = model
-                .predictor
-                .predict(model.detector.as_ref(), &img.rgb, top_k)
-                .map_err(|e| ApiError::unprocessable("InferenceFailed", e.to_string()))?;
-            Ok::<_, ApiError>((img.width(), img.height(), faces, decode_ms, t1.elapsed().as_secs_f64()))
-        }))
-        .unwrap_or_else(|_| Err(ApiError::internal("inference panicked")));
-        // Free the slot before answering, so a client that sends its next request on the answer finds it free.
-        drop(admitted);
-        // The client may have gone (timeout): nothing to do then.
-        let _ = tx.send(result);
-    });
-    let work = async move { rx.await.map_err(ApiError::internal)? };
-    let (width, height, faces, decode_ms, infer_s) =
-        tokio::time::timeout(state.cfg.request_timeout, work).await.map_err(|_| {
-            ApiError::unavailable("Timeout", format!("the request took over {:?}", state.cfg.request_timeout), 1)
-        })??;
+    let (width, height, faces, decode_ms, infer_s) = on_worker(state, move || {
+        let t0 = Instant::now();
+        let img = issc_core::decode_image(&photo, "photo", &load).map_err(|e| image_error(&e))?;
+        let decode_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let t1 = Instant::now();
+        let faces = model
+            .predictor
+            .predict(model.detector.as_ref(), &img.rgb, top_k)
+            .map_err(|e| ApiError::unprocessable("InferenceFailed", e.to_string()))?;
+        Ok((img.width(), img.height(), faces, decode_ms, t1.elapsed().as_secs_f64()))
+    })
+    .await?;
     state.metrics.inference.observe(infer_s);
     state.metrics.faces.observe(faces.len() as f64);
     let faces = faces
