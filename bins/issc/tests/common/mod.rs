@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: run the real `issc` binary on real photos.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
