@@ -145,11 +145,11 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => {
             let pipeline = ctx.pipeline(&args.detector, 0.0, true)?;
             let dim = pipeline.embedder().map_or(issc_detect::SFACE_DIM, |e| e.dim());
-            let store = issc_store::Store::open(dir, dim)
+            let store = issc_store::SqliteStore::open(dir, dim)
                 .with_context(|| format!("cannot open the Face API store in {}", dir.display()))?;
             tracing::info!("Face API store {}", store.path().display());
             Some(issc_serve::FaceApi {
-                store: std::sync::Arc::new(store),
+                store: std::sync::Arc::new(store) as std::sync::Arc<dyn issc_store::FaceStore>,
                 pipeline: std::sync::Arc::new(pipeline),
                 max_face_ids: args.max_face_ids,
             })

@@ -1,4 +1,6 @@
+use super::sqlite::to_blob;
 use super::*;
+use rusqlite::Connection;
 
 const LPG: Kind = Kind::LargePersonGroup;
 
@@ -7,7 +9,7 @@ fn e(seed: u32, dim: usize) -> Vec<f32> {
     (0..dim).map(|i| if i as u32 == seed % dim as u32 { 1.0 } else { 0.01 * ((seed + i as u32) % 7) as f32 }).collect()
 }
 
-fn train(s: &Store, kind: Kind, id: &str) {
+fn train(s: &SqliteStore, kind: Kind, id: &str) {
     let op = s.begin_training(kind, id).unwrap();
     s.run_training(kind, id, op.id).unwrap();
     assert_eq!(s.operation(op.id).unwrap().status, Status::Succeeded);
@@ -16,7 +18,7 @@ fn train(s: &Store, kind: Kind, id: &str) {
 #[test]
 fn collections_persons_and_faces_round_trip_with_paging() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path(), 8).unwrap();
+    let s = SqliteStore::open(dir.path(), 8).unwrap();
     for id in ["c", "a", "b"] {
         s.create_collection(LPG, id, &format!("group {id}"), Some("u"), "recognition_04").unwrap();
     }
@@ -63,7 +65,7 @@ fn collections_persons_and_faces_round_trip_with_paging() {
 #[test]
 fn search_sees_the_trained_snapshot_and_deletions_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path(), 8).unwrap();
+    let s = SqliteStore::open(dir.path(), 8).unwrap();
     s.create_collection(LPG, "g", "g", None, "recognition_04").unwrap();
     let ada = s.create_person(LPG, "g", "Ada", None).unwrap();
     let bob = s.create_person(LPG, "g", "Bob", None).unwrap();
@@ -86,18 +88,18 @@ fn search_sees_the_trained_snapshot_and_deletions_at_once() {
     assert!(s.identify(LPG, "g", &e(1, 8), 5).unwrap().is_empty());
     // Reopened: the snapshot is rebuilt from the store, without the deleted faces.
     drop(s);
-    let s = Store::open(dir.path(), 8).unwrap();
+    let s = SqliteStore::open(dir.path(), 8).unwrap();
     assert!(s.identify(LPG, "g", &e(1, 8), 5).unwrap().is_empty());
     let carl = s.create_person(LPG, "g", "Carl", None).unwrap();
     s.add_face(LPG, "g", Some(carl), &e(5, 8), None).unwrap();
     assert!(s.identify(LPG, "g", &e(5, 8), 5).unwrap().is_empty(), "added after training");
-    assert!(matches!(Store::open(dir.path(), 16), Err(StoreError::Dimension { expected: 8, got: 16 })));
+    assert!(matches!(SqliteStore::open(dir.path(), 16), Err(StoreError::Dimension { expected: 8, got: 16 })));
 }
 
 #[test]
 fn face_lists_need_no_training_and_large_ones_do() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path(), 8).unwrap();
+    let s = SqliteStore::open(dir.path(), 8).unwrap();
     s.create_collection(Kind::FaceList, "fl", "fl", None, "recognition_04").unwrap();
     s.create_collection(Kind::LargeFaceList, "lfl", "lfl", None, "recognition_04").unwrap();
     let a = s.add_face(Kind::FaceList, "fl", None, &e(1, 8), None).unwrap();
@@ -119,11 +121,11 @@ fn face_lists_need_no_training_and_large_ones_do() {
 #[test]
 fn a_training_cut_short_by_a_restart_is_reported_failed() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path(), 8).unwrap();
+    let s = SqliteStore::open(dir.path(), 8).unwrap();
     s.create_collection(LPG, "g", "g", None, "recognition_04").unwrap();
     let op = s.begin_training(LPG, "g").unwrap();
     drop(s); // the process "dies" before run_training
-    let s = Store::open(dir.path(), 8).unwrap();
+    let s = SqliteStore::open(dir.path(), 8).unwrap();
     let t = s.training(LPG, "g").unwrap();
     assert_eq!(t.status, Status::Failed);
     assert!(t.message.unwrap().contains("train again"));
@@ -135,7 +137,7 @@ fn a_training_cut_short_by_a_restart_is_reported_failed() {
 #[test]
 fn deleted_embeddings_leave_no_trace_in_the_files() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path(), 128).unwrap();
+    let s = SqliteStore::open(dir.path(), 128).unwrap();
     // A recognisable embedding: 512 bytes that appear nowhere else.
     let marker: Vec<f32> = (0..128).map(|i| 1000.0 + i as f32 * 0.123_457).collect();
     let blob = to_blob(&marker);
@@ -171,7 +173,7 @@ fn deleted_embeddings_leave_no_trace_in_the_files() {
 #[test]
 fn quotas_are_enforced() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path(), 2).unwrap();
+    let s = SqliteStore::open(dir.path(), 2).unwrap();
     s.create_collection(LPG, "g", "g", None, "recognition_04").unwrap();
     let p = s.create_person(LPG, "g", "P", None).unwrap();
     for i in 0..MAX_FACES_PER_PERSON {

@@ -28,7 +28,7 @@ use axum::routing::{get, post};
 
 pub use errors::FaceApiError;
 use issc_detect::FacePipeline;
-use issc_store::{Store, StoreError};
+use issc_store::{FaceStore, StoreError};
 use serde::de::DeserializeOwned;
 
 use crate::{AppStateRef, same};
@@ -36,7 +36,7 @@ use crate::{AppStateRef, same};
 /// What the Face API needs: the store and a detector with an embedder.
 pub struct FaceApi {
     /// The collections.
-    pub store: Arc<Store>,
+    pub store: Arc<dyn FaceStore>,
     /// Detector + SFace.
     pub pipeline: Arc<FacePipeline>,
     /// Most transient faceIds kept at once (oldest-expiring dropped beyond it).
@@ -214,10 +214,10 @@ pub(crate) async fn json_body<T: DeserializeOwned>(
 /// Run store work off the async runtime. The outer error is a panic in the store (a bug: 500).
 pub(crate) async fn db<T: Send + 'static>(
     fs: &FaceState,
-    f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    f: impl FnOnce(&dyn FaceStore) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<Result<T, StoreError>, FaceApiError> {
     let store = fs.api.store.clone();
-    tokio::task::spawn_blocking(move || f(&store)).await.map_err(FaceApiError::internal)
+    tokio::task::spawn_blocking(move || f(store.as_ref())).await.map_err(FaceApiError::internal)
 }
 
 /// Parse a path segment as a UUID, or answer with `not_found`.
@@ -278,7 +278,7 @@ mod tests {
 
     fn dummy() -> FaceApi {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path(), 4).unwrap());
+        let store: Arc<dyn FaceStore> = Arc::new(issc_store::SqliteStore::open(dir.path(), 4).unwrap());
         struct NoDetector(issc_detect::DetectorConfig);
         impl issc_detect::Detector for NoDetector {
             fn name(&self) -> &str {
