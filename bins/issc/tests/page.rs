@@ -9,15 +9,15 @@
 mod common;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::server::Server;
 use common::*;
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
@@ -58,54 +58,6 @@ fn photo(label: &str) -> PathBuf {
 fn tail(path: &Path, n: usize) -> String {
     let text = std::fs::read(path).unwrap_or_default();
     String::from_utf8_lossy(&text[text.len().saturating_sub(n)..]).into_owned()
-}
-
-/// A running `issc serve` on an ephemeral port; killed when dropped (its log shown if the test failed).
-struct Server {
-    child: Child,
-    base: String,
-    log: tempfile::NamedTempFile,
-    // Kept open so that the server never writes into a closed pipe.
-    _stdout: BufReader<ChildStdout>,
-}
-
-impl Server {
-    fn start(model: &Path) -> Self {
-        let log = tempfile::NamedTempFile::new().expect("server log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_issc"))
-            .current_dir(repo())
-            .args(["--engine", "ort", "serve", "--addr", "127.0.0.1:0", "--model"])
-            .arg(model)
-            .env_remove("ISSC_API_KEYS")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log.reopen().expect("server log file"))
-            .spawn()
-            .expect("start issc serve");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut line = String::new();
-        let _ = stdout.read_line(&mut line);
-        let Some(base) = line.trim().strip_prefix("listening on ") else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("issc serve did not start: {line:?}\n{}", tail(log.path(), 4000));
-        };
-        Self { base: base.to_string(), child, log, _stdout: stdout }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- issc serve log (tail) ---\n{}", tail(self.log.path(), 4000));
-        }
-    }
 }
 
 /// An executable file called `name` in a folder of PATH.
@@ -321,7 +273,7 @@ fn page_names_the_person_in_a_chosen_photo() {
         println!("{SKIP}");
         return;
     };
-    let server = Server::start(model());
+    let server = Server::start(&["--model", &model().display().to_string()], &[]);
     let browser = Browser::launch(&bin);
     let mut page = browser.new_page();
 

@@ -3,12 +3,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::server::Server;
 use common::*;
 use serde_json::{Value, json};
 
@@ -31,65 +31,6 @@ fn model() -> &'static Path {
         ok(&issc("ort", &["export", "--run", &s(&run), "--out", &s(&model)]));
         model
     })
-}
-
-/// A running `issc serve`; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    /// Kept open: the server may print more.
-    _stdout: BufReader<std::process::ChildStdout>,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_issc"));
-        cmd.current_dir(repo())
-            .args(["--engine", "ort", "serve", "--addr", "127.0.0.1:0"])
-            .args(args)
-            .env_remove("ISSC_API_KEYS")
-            .stdout(Stdio::piped());
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "serve-{}-{}.log",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        cmd.stderr(std::fs::File::create(&log).unwrap());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("start issc serve");
-        let mut line = String::new();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        stdout.read_line(&mut line).unwrap();
-        let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| {
-            let _ = child.wait();
-            panic!("server did not start: {line:?} {}", std::fs::read_to_string(&log).unwrap_or_default())
-        });
-        Self { base: base.to_string(), child, _stdout: stdout, log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("server log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
-        }
-        let _ = std::fs::remove_file(&self.log);
-    }
 }
 
 fn rt() -> tokio::runtime::Runtime {
