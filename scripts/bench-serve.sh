@@ -48,4 +48,6 @@ for r in rows:
         print(f"http c={r['concurrency']:>2} n={r['requests']}: {r['requests_per_second']:.1f} req/s, "
               f"p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, ratio {r['requests_per_second']/base:.2f}, "
               f"status {r['status']}, RSS KiB {r['rss_kib_before']} -> max {r['rss_kib_max']} -> {r['rss_kib_after']}")
+        if r["requests"] >= 10000 and r.get("rss_kib_series"):
+            print("  RSS MiB after each tenth: " + ", ".join(f"{n}: {k/1024:.0f}" for n, k in r["rss_kib_series"]))
 PY

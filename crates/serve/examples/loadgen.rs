@@ -98,18 +98,27 @@ async fn http(args: &[String]) {
     }
     let rss_before = pid.and_then(rss_kib);
     let rss_max = Arc::new(AtomicU64::new(rss_before.unwrap_or(0)));
+    let next = Arc::new(AtomicUsize::new(0));
+    // RSS after every tenth of the requests: flat memory shows as a plateau, a leak as a slope.
+    let series = Arc::new(std::sync::Mutex::new(Vec::<(usize, u64)>::new()));
     let sampler = pid.map(|pid| {
-        let m = rss_max.clone();
+        let (m, next, series) = (rss_max.clone(), next.clone(), series.clone());
         tokio::spawn(async move {
+            let step = (requests / 10).max(1);
+            let mut mark = step;
             loop {
                 if let Some(r) = rss_kib(pid) {
                     m.fetch_max(r, Ordering::Relaxed);
+                    let done = next.load(Ordering::Relaxed);
+                    if done >= mark {
+                        series.lock().unwrap().push((done.min(requests), r));
+                        mark += step;
+                    }
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         })
     });
-    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = vec![];
     for _ in 0..concurrency {
@@ -165,6 +174,7 @@ async fn http(args: &[String]) {
             "rss_kib_before": rss_before,
             "rss_kib_after": rss_after,
             "rss_kib_max": pid.map(|_| rss_max.load(Ordering::Relaxed)),
+            "rss_kib_series": *series.lock().unwrap(),
         }),
     );
 }

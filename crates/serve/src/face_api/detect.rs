@@ -95,9 +95,18 @@ pub(crate) async fn analyze(state: &AppStateRef, photo: bytes::Bytes) -> Result<
         let faces = pipeline
             .analyze(&img.rgb)
             .map_err(|e| crate::error::ApiError::internal(format!("face analysis failed: {e}")))?;
+        let (w, h) = (img.width() as f32, img.height() as f32);
         let mut out: Vec<Detected> = faces
             .into_iter()
-            .map(|f| Detected { face: f.face, embedding: f.embedding.map(|e| e.as_slice().to_vec()) })
+            .map(|mut f| {
+                // Azure's rectangles lie inside the image (a detector's box may overhang an edge), so any of them
+                // can be sent back as targetFace.
+                let b = f.face.bbox;
+                let (x0, y0) = (b.x.clamp(0.0, w), b.y.clamp(0.0, h));
+                let (x1, y1) = ((b.x + b.w).clamp(0.0, w), (b.y + b.h).clamp(0.0, h));
+                f.face.bbox = BBox { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
+                Detected { face: f.face, embedding: f.embedding.map(|e| e.as_slice().to_vec()) }
+            })
             .collect();
         out.sort_by(|a, b| b.face.bbox.area().total_cmp(&a.face.bbox.area()));
         out.truncate(MAX_FACES);
@@ -234,8 +243,9 @@ pub(crate) async fn detect(
                 face_rectangle: Rect {
                     top: b.y.round() as i32,
                     left: b.x.round() as i32,
-                    width: b.w.round() as i32,
-                    height: b.h.round() as i32,
+                    // Rounded edges, so that left + width stays inside the image.
+                    width: ((b.x + b.w).round() - b.x.round()) as i32,
+                    height: ((b.y + b.h).round() - b.y.round()) as i32,
                 },
                 face_landmarks: landmarks.then(|| Landmarks {
                     pupil_left: p(0),
