@@ -34,17 +34,19 @@ pub trait VectorIndex: Send + Sync {
     fn memory_bytes(&self) -> usize;
 }
 
-/// Collects vectors, then builds an [`ExactIndex`].
+/// Collects vectors, then builds an [`ExactIndex`]. Vectors are kept in one flat buffer; adding them grouped by
+/// owner (as the stores do) lets `build` keep that buffer as it is, without a second copy.
 #[derive(Debug)]
 pub struct IndexBuilder {
     dim: usize,
-    rows: Vec<(u32, i64, Vec<f32>)>,
+    data: Vec<f32>,
+    meta: Vec<(u32, i64)>,
 }
 
 impl IndexBuilder {
     /// An empty builder for `dim`-dimensional vectors.
     pub fn new(dim: usize) -> Self {
-        Self { dim, rows: Vec::new() }
+        Self { dim, data: Vec::new(), meta: Vec::new() }
     }
 
     /// Add `vector` (normalised here) owned by `owner`, identified by `key`. Vectors of another dimension are
@@ -53,33 +55,44 @@ impl IndexBuilder {
         if vector.len() != self.dim {
             return false;
         }
-        self.rows.push((owner, key, normalized(vector)));
+        let n = dot(vector, vector).sqrt();
+        let scale = if n > 0.0 { 1.0 / n } else { 1.0 };
+        self.data.extend(vector.iter().map(|x| x * scale));
+        self.meta.push((owner, key));
         true
     }
 
     /// The index.
-    pub fn build(mut self) -> ExactIndex {
-        self.rows.sort_by_key(|r| (r.0, r.1));
-        let n = self.rows.len();
-        let mut data = Vec::with_capacity(n * self.dim);
-        let mut keys = Vec::with_capacity(n);
-        let mut owners: Vec<(u32, u32)> = Vec::new(); // (owner, first row)
-        for (i, (owner, key, v)) in self.rows.into_iter().enumerate() {
-            if owners.last().is_none_or(|o| o.0 != owner) {
-                owners.push((owner, i as u32));
+    pub fn build(self) -> ExactIndex {
+        let Self { dim, mut data, mut meta } = self;
+        if !meta.is_sorted() {
+            let mut order: Vec<usize> = (0..meta.len()).collect();
+            order.sort_unstable_by_key(|&i| meta[i]);
+            let mut sorted = Vec::with_capacity(data.len());
+            for &i in &order {
+                sorted.extend_from_slice(&data[i * dim..(i + 1) * dim]);
             }
-            data.extend_from_slice(&v);
-            keys.push(key);
+            data = sorted;
+            meta = order.iter().map(|&i| meta[i]).collect();
         }
-        let mut starts: Vec<u32> = owners.iter().map(|o| o.1).collect();
+        data.shrink_to_fit();
+        let n = meta.len();
+        let mut owners: Vec<u32> = Vec::new();
+        let mut starts: Vec<u32> = Vec::new();
+        for (i, &(owner, _)) in meta.iter().enumerate() {
+            if owners.last() != Some(&owner) {
+                owners.push(owner);
+                starts.push(i as u32);
+            }
+        }
         starts.push(n as u32);
         ExactIndex {
-            dim: self.dim,
+            dim,
             live: vec![true; n],
             live_count: n,
             data,
-            keys,
-            owners: owners.into_iter().map(|o| o.0).collect(),
+            keys: meta.into_iter().map(|m| m.1).collect(),
+            owners,
             starts,
         }
     }

@@ -228,7 +228,8 @@ impl SqliteStore {
     fn load_snapshot(&self, c: &Connection, kind: Kind, id: &str, upto: i64) -> Result<Trained> {
         let mut st = c
             .prepare_cached(
-                "SELECT seq, face_id, person_id, embedding FROM faces WHERE kind = ?1 AND collection = ?2 AND seq <= ?3",
+                "SELECT seq, face_id, person_id, embedding FROM faces WHERE kind = ?1 AND collection = ?2 AND seq <= ?3
+                 ORDER BY coalesce(person_id, face_id), seq",
             )
             .map_err(|e| self.db(e))?;
         let mut builder = IndexBuilder::new(self.dim);
