@@ -19,9 +19,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
     /// Also speak the Azure AI Face REST API (v1.2) under /face/v1.2/…, keeping its large person groups, persons,
-    /// faces and face lists in this folder (created if missing; SQLite, crash-safe). Without --model, only the
-    /// Face API and health routes work.
-    #[arg(long, value_name = "DIR")]
+    /// faces and face lists in this folder (created if missing; SQLite, crash-safe), or in PostgreSQL with pgvector
+    /// when given a postgres:// or postgresql:// URL (builds with `--features postgres`; several servers may share
+    /// it; put the password in PGPASSWORD rather than in the URL). Without --model, only the Face API and health
+    /// routes work.
+    #[arg(long, value_name = "DIR|URL")]
     pub store: Option<PathBuf>,
     /// Most transient faceIds (from /face/…/detect) kept at once; each takes about 0.6 KiB.
     #[arg(long, value_name = "N", default_value_t = 200_000)]
@@ -80,6 +82,25 @@ fn api_keys() -> Vec<String> {
         .filter(|k| !k.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// The Face API store in PostgreSQL (`--store postgres://…`); needs the `postgres` feature.
+#[cfg(feature = "postgres")]
+fn open_postgres_store(url: &str, dim: usize) -> anyhow::Result<std::sync::Arc<dyn issc_store::FaceStore>> {
+    let store = issc_store::PgStore::connect(url, dim)
+        .with_context(|| format!("cannot open the Face API store {}", issc_store::redact_url(url)))?;
+    tracing::info!("Face API store {} (PostgreSQL + pgvector)", store.location());
+    Ok(std::sync::Arc::new(store))
+}
+
+/// Without the `postgres` feature, a PostgreSQL URL is refused with what to do.
+#[cfg(not(feature = "postgres"))]
+fn open_postgres_store(url: &str, _dim: usize) -> anyhow::Result<std::sync::Arc<dyn issc_store::FaceStore>> {
+    anyhow::bail!(
+        "--store {}: this issc was built without PostgreSQL support; rebuild it with \
+         `cargo build --release -p issc --features postgres`, or give --store a folder (embedded SQLite store)",
+        issc_store::redact_url(url)
+    )
 }
 
 async fn shutdown_signal() {
@@ -145,11 +166,19 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => {
             let pipeline = ctx.pipeline(&args.detector, 0.0, true)?;
             let dim = pipeline.embedder().map_or(issc_detect::SFACE_DIM, |e| e.dim());
-            let store = issc_store::SqliteStore::open(dir, dim)
-                .with_context(|| format!("cannot open the Face API store in {}", dir.display()))?;
-            tracing::info!("Face API store {}", store.path().display());
+            let store: std::sync::Arc<dyn issc_store::FaceStore> = match dir.to_str() {
+                Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                    open_postgres_store(url, dim)?
+                }
+                _ => {
+                    let store = issc_store::SqliteStore::open(dir, dim)
+                        .with_context(|| format!("cannot open the Face API store in {}", dir.display()))?;
+                    tracing::info!("Face API store {}", store.path().display());
+                    std::sync::Arc::new(store)
+                }
+            };
             Some(issc_serve::FaceApi {
-                store: std::sync::Arc::new(store) as std::sync::Arc<dyn issc_store::FaceStore>,
+                store,
                 pipeline: std::sync::Arc::new(pipeline),
                 max_face_ids: args.max_face_ids,
             })
@@ -169,7 +198,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
             "issc serve: http://{local}/ · {} · {} · {} API key(s) · {} slots + {} queued · body ≤ {} MiB",
             if args.model.is_some() { "model loaded" } else { "no model" },
             match &args.store {
-                Some(d) => format!("Face API on /face/v1.2 (store {})", d.display()),
+                Some(d) => format!("Face API on /face/v1.2 (store {})", issc_store::redact_url(&d.to_string_lossy())),
                 None => "no Face API (--store)".to_string(),
             },
             keys,

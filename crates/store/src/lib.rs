@@ -1,12 +1,17 @@
 //! The Face API collections of `issc serve`: large person groups, person groups, large face lists and face lists,
 //! their persons and persisted faces (embeddings and `userData`), training state and training operations.
 //!
-//! Everything lives in one SQLite database (`DIR/store.sqlite3`) in WAL mode with `synchronous=FULL`: a write
-//! acknowledged by a method of [`SqliteStore`] survives a crash of the process or of the machine. `secure_delete` is on
-//! and deletions are checkpointed at once, so a deleted face's embedding does not stay behind in the files.
+//! [`FaceStore`] is the interface; two backends implement it with the same behaviour (the checks of
+//! `conformance` run against both):
 //!
-//! Search goes through [`VectorIndex`]; [`ExactIndex`] (the default) scans every trained face on every core. As in
-//! Azure, additions become searchable at the next `train`; deletions take effect at once.
+//! - [`SqliteStore`] (the default): one SQLite database (`DIR/store.sqlite3`) in WAL mode with `synchronous=FULL`: a
+//!   write acknowledged by one of its methods survives a crash of the process or of the machine. `secure_delete` is
+//!   on and deletions are checkpointed at once, so a deleted face's embedding does not stay behind in the files.
+//!   Search goes through [`VectorIndex`]; [`ExactIndex`] scans every trained face on every core.
+//! - `PgStore` (cargo feature `postgres`): PostgreSQL with the pgvector extension, for several servers sharing one
+//!   store. Search runs in the database, exactly (a scan with pgvector's inner product, no approximate index).
+//!
+//! As in Azure, additions become searchable at the next `train`; deletions take effect at once.
 //!
 //! ```
 //! use issc_store::{FaceStore, Kind, SqliteStore};
@@ -22,11 +27,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(any(test, feature = "postgres"))]
+#[doc(hidden)]
+pub mod conformance;
 mod index;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::PgStore;
 pub use index::{ExactIndex, Hit, IndexBuilder, VectorIndex, dot, normalized};
 use serde::Serialize;
 pub use sqlite::SqliteStore;
@@ -269,6 +281,54 @@ pub fn rfc3339(t: SystemTime) -> String {
         rem % 60,
         d.subsec_millis()
     )
+}
+
+/// Replace the password of a PostgreSQL connection string (URL `user:password@` or `password=` parameter, in a URL's
+/// query or a `key=value` string) with `***`, so that it can be logged. Other strings come back unchanged.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(i) = out.find("://") {
+        let start = i + 3;
+        let end = out[start..].find('?').map_or(out.len(), |j| start + j);
+        // The last '@' before the query ends the user info (a password may hold '@' or '/' unencoded).
+        if let Some(at) = out[start..end].rfind('@')
+            && let Some(colon) = out[start..start + at].find(':')
+            && colon + 1 < at
+        {
+            out.replace_range(start + colon + 1..start + at, "***");
+        }
+    }
+    let mut from = 0;
+    while let Some(j) = out[from..].to_ascii_lowercase().find("password") {
+        let key = from + j;
+        let boundary = key == 0 || matches!(out.as_bytes()[key - 1], b'?' | b'&' | b' ' | b'\t' | b'\n');
+        let mut value = key + "password".len();
+        while out.as_bytes().get(value) == Some(&b' ') {
+            value += 1;
+        }
+        if !boundary || out.as_bytes().get(value) != Some(&b'=') {
+            from = key + 1;
+            continue;
+        }
+        value += 1;
+        while out.as_bytes().get(value) == Some(&b' ') {
+            value += 1;
+        }
+        let rest = &out.as_bytes()[value..];
+        let len = if rest.first() == Some(&b'\'') {
+            // A quoted key=value value: up to the closing quote not escaped by a backslash.
+            let mut k = 1;
+            while k < rest.len() && rest[k] != b'\'' {
+                k += if rest[k] == b'\\' { 2 } else { 1 };
+            }
+            (k + 1).min(rest.len())
+        } else {
+            rest.iter().position(|b| matches!(b, b'&' | b' ' | b'\t' | b'\n')).unwrap_or(rest.len())
+        };
+        out.replace_range(value..value + len, "***");
+        from = value + 3;
+    }
+    out
 }
 
 fn now() -> String {

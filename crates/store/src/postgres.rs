@@ -1,0 +1,858 @@
+//! The shared backend: PostgreSQL with pgvector (feature `postgres`).
+//!
+//! Every call is one short transaction on a pooled connection; nothing is cached in the process, so several
+//! `issc serve` processes can share one database. Search runs in the database, exactly: a sequential scan of the
+//! collection's trained faces with pgvector's inner product (no approximate index is ever created).
+//!
+//! Concurrency between connections (or processes) is settled with row locks on the collection (and person): face
+//! additions hold the collection row `FOR SHARE` (face lists: `FOR UPDATE`, for the quota), a training holds it
+//! `FOR UPDATE` while it reads the newest face, so no face committed later can carry a lower `seq` than the
+//! snapshot bound `trained_upto`.
+
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
+use ::postgres::error::SqlState;
+use ::postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use ::postgres::{Client, GenericClient, NoTls};
+use bytes::BufMut as _;
+
+use super::*;
+
+/// Most dimensions a pgvector `vector` holds.
+const MAX_DIM: usize = 16_000;
+
+/// Most connections one store opens (lazily).
+const POOL_SIZE: usize = 8;
+
+/// Serialises schema creation between processes connecting at once (`pg_advisory_xact_lock`).
+const SCHEMA_LOCK: i64 = 0x6973_7363_7374_6f72; // "isscstor"
+
+/// What a training interrupted by a restart reports (as in the SQLite store).
+const STOPPED: &str = "the server stopped during training; train again";
+
+fn schema(dim: usize) -> String {
+    format!(
+        r#"
+CREATE TABLE IF NOT EXISTS issc_collections(
+    kind text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, name text NOT NULL, user_data text,
+    recognition_model text NOT NULL, created text NOT NULL,
+    train_status text NOT NULL DEFAULT 'notStarted', train_created text, train_last_action text,
+    train_last_success text, train_message text,
+    -- faces with seq <= trained_upto form the trained snapshot (NULL: never trained)
+    trained_upto bigint,
+    PRIMARY KEY(kind, id));
+CREATE TABLE IF NOT EXISTS issc_persons(
+    person_id text COLLATE "C" PRIMARY KEY, kind text COLLATE "C" NOT NULL, collection text COLLATE "C" NOT NULL,
+    name text NOT NULL, user_data text,
+    FOREIGN KEY(kind, collection) REFERENCES issc_collections(kind, id) ON DELETE CASCADE);
+CREATE INDEX IF NOT EXISTS issc_persons_by_collection ON issc_persons(kind, collection, person_id);
+CREATE TABLE IF NOT EXISTS issc_faces(
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, face_id text COLLATE "C" NOT NULL UNIQUE,
+    kind text COLLATE "C" NOT NULL, collection text COLLATE "C" NOT NULL,
+    person_id text COLLATE "C" REFERENCES issc_persons(person_id) ON DELETE CASCADE, user_data text,
+    -- |embedding| (f32, as the embedded index computes it): cosine = -(embedding <#> unit query) / norm
+    norm real NOT NULL,
+    embedding vector({dim}) NOT NULL,
+    FOREIGN KEY(kind, collection) REFERENCES issc_collections(kind, id) ON DELETE CASCADE);
+CREATE INDEX IF NOT EXISTS issc_faces_by_collection ON issc_faces(kind, collection, face_id);
+CREATE INDEX IF NOT EXISTS issc_faces_by_person ON issc_faces(person_id, seq);
+CREATE TABLE IF NOT EXISTS issc_operations(
+    id text COLLATE "C" PRIMARY KEY, kind text NOT NULL, collection text NOT NULL, status text NOT NULL,
+    created text NOT NULL, last_action text NOT NULL, finished text, message text);
+"#
+    )
+}
+
+/// A pgvector `vector` parameter, sent in its binary form: dimension (u16), an unused u16, big-endian f32s.
+#[derive(Debug)]
+struct Vector<'a>(&'a [f32]);
+
+impl ToSql for Vector<'_> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.put_u16(u16::try_from(self.0.len())?);
+        out.put_u16(0);
+        for &x in self.0 {
+            out.put_f32(x);
+        }
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        ty.name() == "vector"
+    }
+
+    to_sql_checked!();
+}
+
+/// A pgvector `vector` read back (binary form, as above).
+struct VectorOut(Vec<f32>);
+
+impl<'a> FromSql<'a> for VectorOut {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let (head, body) = raw.split_at_checked(4).ok_or("a pgvector value shorter than its header")?;
+        let dim = usize::from(u16::from_be_bytes([head[0], head[1]]));
+        if body.len() != dim * 4 {
+            return Err(format!("a pgvector value of {} bytes for {dim} dimensions", body.len()).into());
+        }
+        Ok(VectorOut(body.chunks_exact(4).map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect()))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        ty.name() == "vector"
+    }
+}
+
+fn uuid(s: &str) -> Uuid {
+    Uuid::parse_str(s).unwrap_or_default()
+}
+
+/// `LIMIT` for `top` (SQLite reads a negative limit as "no limit"; PostgreSQL refuses it).
+fn limit(top: usize) -> i64 {
+    i64::try_from(top).unwrap_or(i64::MAX)
+}
+
+/// Idle connections and how many are open.
+struct Pool {
+    idle: Vec<Client>,
+    open: usize,
+}
+
+/// The Face API collections in PostgreSQL with the pgvector extension: tables `issc_collections`,
+/// `issc_persons`, `issc_faces` (embeddings as `vector(DIM)`), `issc_operations` and `issc_meta` in the schema the
+/// connection's `search_path` selects. Several processes may share one database. Cheap to share behind an `Arc`.
+///
+/// Its methods block (they drive the client's own small runtime): call them off the async runtime, as with
+/// [`SqliteStore`].
+pub struct PgStore {
+    config: ::postgres::Config,
+    /// The URL with its password replaced by `***`.
+    location: String,
+    dim: usize,
+    pool: Mutex<Pool>,
+    freed: Condvar,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("location", &self.location).field("dim", &self.dim).finish_non_exhaustive()
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Closing a client blocks on its runtime, which panics inside an async context (where a server may drop
+        // its state): close them on a thread of their own.
+        let idle = std::mem::take(&mut self.pool.get_mut().unwrap_or_else(PoisonError::into_inner).idle);
+        if !idle.is_empty() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
+}
+
+/// A checked-out connection, returned to the pool when dropped (or discarded, if the server closed it).
+struct Conn<'a> {
+    store: &'a PgStore,
+    client: Option<Client>,
+}
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.client.as_ref().expect("a checked-out connection is present until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.client.as_mut().expect("a checked-out connection is present until dropped")
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        let Some(c) = self.client.take() else { return };
+        // A connection the server closed, or one in use when a panic struck, is not reused.
+        let keep = !c.is_closed() && !std::thread::panicking();
+        let discarded = {
+            let mut pool = self.store.pool.lock().unwrap_or_else(PoisonError::into_inner);
+            if keep {
+                pool.idle.push(c);
+                None
+            } else {
+                pool.open -= 1;
+                Some(c)
+            }
+        };
+        self.store.freed.notify_one();
+        drop(discarded); // closed outside the lock
+    }
+}
+
+fn message(msg: String) -> Box<dyn std::error::Error + Send + Sync> {
+    msg.into()
+}
+
+impl PgStore {
+    /// Connect to the database at `url` (`postgresql://user:password@host:port/dbname`, or `key=value` pairs; a
+    /// missing password is taken from `PGPASSWORD`), create the pgvector extension and the tables if missing, for
+    /// `dim`-dimensional embeddings. A database created for another dimension is refused. Trainings that were
+    /// running (in this or any other process sharing the database) are marked failed, as at a restart of the
+    /// embedded store. Plain connections only (no TLS; `sslmode=require` fails): reach a remote server through a
+    /// Unix socket, a private network or a TLS tunnel.
+    pub fn connect(url: &str, dim: usize) -> Result<Self> {
+        let location = redact_url(url);
+        let fail =
+            |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Db { store: location.clone(), source };
+        let mut config: ::postgres::Config = url.parse().map_err(|e: ::postgres::Error| fail(Box::new(e)))?;
+        if config.get_password().is_none()
+            && let Ok(p) = std::env::var("PGPASSWORD")
+        {
+            config.password(p);
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("issc-store");
+        }
+        if dim == 0 || dim > MAX_DIM {
+            return Err(fail(message(format!("pgvector holds 1 to {MAX_DIM} dimensions, not {dim}"))));
+        }
+        let store =
+            Self { config, location, dim, pool: Mutex::new(Pool { idle: vec![], open: 0 }), freed: Condvar::new() };
+        {
+            let mut c = store.conn()?;
+            store.prepare(&mut c)?;
+        }
+        Ok(store)
+    }
+
+    /// The connection string with its password hidden, for logs.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn prepare(&self, c: &mut Client) -> Result<()> {
+        let mut tx = c.transaction().map_err(|e| self.db(e))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK]).map_err(|e| self.db(e))?;
+        tx.batch_execute("CREATE EXTENSION IF NOT EXISTS vector").map_err(|e| StoreError::Db {
+            store: self.location.clone(),
+            source: message(format!(
+                "cannot create the pgvector extension ({e}): install pgvector on the server \
+                 (https://github.com/pgvector/pgvector) and have its owner or a superuser run \
+                 `CREATE EXTENSION vector` in this database"
+            )),
+        })?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS issc_meta(key text PRIMARY KEY, value text NOT NULL)")
+            .map_err(|e| self.db(e))?;
+        let stored: Option<String> = tx
+            .query_opt("SELECT value FROM issc_meta WHERE key = 'dim'", &[])
+            .map_err(|e| self.db(e))?
+            .map(|r| r.get(0));
+        match stored.as_deref().map(str::parse::<usize>) {
+            None => {
+                tx.execute("INSERT INTO issc_meta(key, value) VALUES ('dim', $1)", &[&self.dim.to_string()])
+                    .map_err(|e| self.db(e))?;
+            }
+            Some(Ok(d)) if d == self.dim => {}
+            Some(_) => {
+                return Err(StoreError::Dimension {
+                    expected: stored.and_then(|s| s.parse().ok()).unwrap_or(0),
+                    got: self.dim,
+                });
+            }
+        }
+        tx.batch_execute(&schema(self.dim)).map_err(|e| self.db(e))?;
+        let t = now();
+        tx.execute(
+            "UPDATE issc_collections SET train_status = 'failed', train_last_action = $1, train_message = $2
+             WHERE train_status = 'running'",
+            &[&t, &STOPPED],
+        )
+        .map_err(|e| self.db(e))?;
+        tx.execute(
+            "UPDATE issc_operations SET status = 'failed', last_action = $1, finished = $1, message = $2
+             WHERE status IN ('running', 'notStarted')",
+            &[&t, &STOPPED],
+        )
+        .map_err(|e| self.db(e))?;
+        tx.commit().map_err(|e| self.db(e))
+    }
+
+    fn db(&self, source: ::postgres::Error) -> StoreError {
+        StoreError::Db { store: self.location.clone(), source: Box::new(source) }
+    }
+
+    /// A connection from the pool: an idle one, a new one while fewer than [`POOL_SIZE`] are open, else the next
+    /// one returned. Connections the server closed are dropped and replaced.
+    fn conn(&self) -> Result<Conn<'_>> {
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(c) = pool.idle.pop() {
+                if c.is_closed() {
+                    pool.open -= 1;
+                    continue;
+                }
+                return Ok(Conn { store: self, client: Some(c) });
+            }
+            if pool.open < POOL_SIZE {
+                pool.open += 1;
+                drop(pool);
+                return match self.config.connect(NoTls) {
+                    Ok(c) => Ok(Conn { store: self, client: Some(c) }),
+                    Err(e) => {
+                        self.pool.lock().unwrap_or_else(PoisonError::into_inner).open -= 1;
+                        self.freed.notify_one();
+                        Err(self.db(e))
+                    }
+                };
+            }
+            pool = self.freed.wait(pool).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// The collection exists; with `lock` (`FOR SHARE`, `FOR UPDATE`), its row is locked until the transaction ends.
+    fn exists(&self, c: &mut impl GenericClient, kind: Kind, id: &str, lock: &str) -> Result<()> {
+        let sql = format!("SELECT 1 FROM issc_collections WHERE kind = $1 AND id = $2 {lock}");
+        match c.query_opt(&sql, &[&kind.tag(), &id]).map_err(|e| self.db(e))? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::CollectionNotFound(kind, id.to_string())),
+        }
+    }
+
+    fn check_person(&self, c: &mut impl GenericClient, kind: Kind, group: &str, person: Option<Uuid>) -> Result<()> {
+        if let Some(p) = person {
+            let found = c
+                .query_opt(
+                    "SELECT 1 FROM issc_persons WHERE person_id = $1 AND kind = $2 AND collection = $3",
+                    &[&p.to_string(), &kind.tag(), &group],
+                )
+                .map_err(|e| self.db(e))?;
+            if found.is_none() {
+                return Err(StoreError::PersonNotFound(p));
+            }
+        }
+        Ok(())
+    }
+
+    fn face_ids_of(&self, c: &mut impl GenericClient, person: Uuid) -> Result<Vec<Uuid>> {
+        Ok(c.query("SELECT face_id FROM issc_faces WHERE person_id = $1 ORDER BY seq", &[&person.to_string()])
+            .map_err(|e| self.db(e))?
+            .iter()
+            .map(|r| uuid(r.get(0)))
+            .collect())
+    }
+
+    fn face_row(
+        &self,
+        c: &mut impl GenericClient,
+        kind: Kind,
+        collection: &str,
+        person: Option<Uuid>,
+        face: Uuid,
+    ) -> Result<(i64, Option<String>)> {
+        c.query_opt(
+            "SELECT seq, user_data FROM issc_faces WHERE face_id = $1 AND kind = $2 AND collection = $3
+             AND ($4::text IS NULL OR person_id = $4)",
+            &[&face.to_string(), &kind.tag(), &collection, &person.map(|p| p.to_string())],
+        )
+        .map_err(|e| self.db(e))?
+        .map(|r| (r.get(0), r.get(1)))
+        .ok_or(StoreError::FaceNotFound(face))
+    }
+
+    fn training_row(
+        &self,
+        c: &mut impl GenericClient,
+        kind: Kind,
+        id: &str,
+        lock: &str,
+    ) -> Result<(Training, Option<i64>)> {
+        let sql = format!(
+            "SELECT train_status, coalesce(train_created, created), coalesce(train_last_action, created),
+                    train_last_success, train_message, trained_upto
+             FROM issc_collections WHERE kind = $1 AND id = $2 {lock}"
+        );
+        let r = c
+            .query_opt(&sql, &[&kind.tag(), &id])
+            .map_err(|e| self.db(e))?
+            .ok_or_else(|| StoreError::CollectionNotFound(kind, id.to_string()))?;
+        Ok((
+            Training {
+                status: Status::parse(r.get(0)),
+                created: r.get(1),
+                last_action: r.get(2),
+                last_success: r.get(3),
+                message: r.get(4),
+            },
+            r.get(5),
+        ))
+    }
+
+    /// The `k` owners (persons, or faces of a face list) whose closest trained face is most similar to `query`.
+    fn search(&self, kind: Kind, id: &str, query: &[f32], k: usize) -> Result<Vec<(Uuid, f32)>> {
+        if query.len() != self.dim {
+            return Err(StoreError::Dimension { expected: self.dim, got: query.len() });
+        }
+        let mut c = self.conn()?;
+        let (training, upto) = self.training_row(&mut *c, kind, id, "")?;
+        let upto = match (kind.needs_training(), upto) {
+            (false, _) => i64::MAX,
+            (true, Some(u)) => u,
+            (true, None) if training.status == Status::Running => {
+                return Err(StoreError::TrainingRunning(kind, id.to_string()));
+            }
+            (true, None) => return Err(StoreError::NotTrained(kind, id.to_string())),
+        };
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        // Exact: every trained face of the collection is scanned (there is no vector index to approximate with).
+        // Scores are computed in the scan, so that the grouping handles narrow rows (no embeddings).
+        let rows = c
+            .query(
+                "SELECT owner, max(score) AS best FROM (
+                     SELECT coalesce(person_id, face_id) AS owner, seq,
+                            CASE WHEN norm > 0 THEN -(embedding <#> $1) / norm ELSE 0 END AS score
+                     FROM issc_faces WHERE kind = $2 AND collection = $3 AND seq <= $4) AS trained
+                 GROUP BY owner ORDER BY best DESC, min(seq) LIMIT $5",
+                &[&Vector(&normalized(query)), &kind.tag(), &id, &upto, &limit(k)],
+            )
+            .map_err(|e| self.db(e))?;
+        Ok(rows.iter().map(|r| (uuid(r.get(0)), r.get::<_, f64>(1) as f32)).collect())
+    }
+}
+
+fn collection_of(r: &::postgres::Row) -> Collection {
+    Collection { id: r.get(0), name: r.get(1), user_data: r.get(2), recognition_model: r.get(3) }
+}
+
+impl FaceStore for PgStore {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn create_collection(
+        &self,
+        kind: Kind,
+        id: &str,
+        name: &str,
+        user_data: Option<&str>,
+        recognition_model: &str,
+    ) -> Result<()> {
+        let mut c = self.conn()?;
+        let r = c.execute(
+            "INSERT INTO issc_collections(kind, id, name, user_data, recognition_model, created)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&kind.tag(), &id, &name, &user_data, &recognition_model, &now()],
+        );
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                Err(StoreError::CollectionExists(kind, id.to_string()))
+            }
+            Err(e) => Err(self.db(e)),
+        }
+    }
+
+    fn collection(&self, kind: Kind, id: &str) -> Result<Collection> {
+        let mut c = self.conn()?;
+        c.query_opt(
+            "SELECT id, name, user_data, recognition_model FROM issc_collections WHERE kind = $1 AND id = $2",
+            &[&kind.tag(), &id],
+        )
+        .map_err(|e| self.db(e))?
+        .map(|r| collection_of(&r))
+        .ok_or_else(|| StoreError::CollectionNotFound(kind, id.to_string()))
+    }
+
+    fn collections(&self, kind: Kind, start: Option<&str>, top: usize) -> Result<Vec<Collection>> {
+        let mut c = self.conn()?;
+        Ok(c.query(
+            "SELECT id, name, user_data, recognition_model FROM issc_collections WHERE kind = $1 AND id > $2
+             ORDER BY id LIMIT $3",
+            &[&kind.tag(), &start.unwrap_or(""), &limit(top)],
+        )
+        .map_err(|e| self.db(e))?
+        .iter()
+        .map(collection_of)
+        .collect())
+    }
+
+    fn update_collection(&self, kind: Kind, id: &str, name: Option<&str>, user_data: Option<&str>) -> Result<()> {
+        let mut c = self.conn()?;
+        let n = c
+            .execute(
+                "UPDATE issc_collections SET name = coalesce($3, name), user_data = coalesce($4, user_data)
+                 WHERE kind = $1 AND id = $2",
+                &[&kind.tag(), &id, &name, &user_data],
+            )
+            .map_err(|e| self.db(e))?;
+        if n == 0 { Err(StoreError::CollectionNotFound(kind, id.to_string())) } else { Ok(()) }
+    }
+
+    fn delete_collection(&self, kind: Kind, id: &str) -> Result<()> {
+        let mut c = self.conn()?;
+        let n = c
+            .execute("DELETE FROM issc_collections WHERE kind = $1 AND id = $2", &[&kind.tag(), &id])
+            .map_err(|e| self.db(e))?;
+        if n == 0 { Err(StoreError::CollectionNotFound(kind, id.to_string())) } else { Ok(()) }
+    }
+
+    fn create_person(&self, kind: Kind, group: &str, name: &str, user_data: Option<&str>) -> Result<Uuid> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(|e| self.db(e))?;
+        let max = kind.max_persons();
+        self.exists(&mut tx, kind, group, if max.is_some() { "FOR UPDATE" } else { "FOR SHARE" })?;
+        if let Some(max) = max {
+            let n: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM issc_persons WHERE kind = $1 AND collection = $2",
+                    &[&kind.tag(), &group],
+                )
+                .map_err(|e| self.db(e))?
+                .get(0);
+            if n >= max {
+                return Err(StoreError::Quota(format!("Person number reached limit ({max}).")));
+            }
+        }
+        let id = Uuid::new_v4();
+        tx.execute(
+            "INSERT INTO issc_persons(person_id, kind, collection, name, user_data) VALUES ($1, $2, $3, $4, $5)",
+            &[&id.to_string(), &kind.tag(), &group, &name, &user_data],
+        )
+        .map_err(|e| self.db(e))?;
+        tx.commit().map_err(|e| self.db(e))?;
+        Ok(id)
+    }
+
+    fn person(&self, kind: Kind, group: &str, person: Uuid) -> Result<Person> {
+        let mut c = self.conn()?;
+        self.exists(&mut *c, kind, group, "")?;
+        let (name, user_data) = c
+            .query_opt(
+                "SELECT name, user_data FROM issc_persons WHERE person_id = $1 AND kind = $2 AND collection = $3",
+                &[&person.to_string(), &kind.tag(), &group],
+            )
+            .map_err(|e| self.db(e))?
+            .map(|r| (r.get(0), r.get(1)))
+            .ok_or(StoreError::PersonNotFound(person))?;
+        Ok(Person { person_id: person, name, user_data, persisted_face_ids: self.face_ids_of(&mut *c, person)? })
+    }
+
+    fn persons(&self, kind: Kind, group: &str, start: Option<&str>, top: usize) -> Result<Vec<Person>> {
+        let mut c = self.conn()?;
+        self.exists(&mut *c, kind, group, "")?;
+        let rows = c
+            .query(
+                "SELECT p.person_id, p.name, p.user_data,
+                        coalesce(array_agg(f.face_id ORDER BY f.seq) FILTER (WHERE f.face_id IS NOT NULL), '{}')
+                 FROM (SELECT person_id, name, user_data FROM issc_persons
+                       WHERE kind = $1 AND collection = $2 AND person_id > $3 ORDER BY person_id LIMIT $4) p
+                 LEFT JOIN issc_faces f ON f.person_id = p.person_id
+                 GROUP BY p.person_id, p.name, p.user_data ORDER BY p.person_id",
+                &[&kind.tag(), &group, &start.unwrap_or(""), &limit(top)],
+            )
+            .map_err(|e| self.db(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| Person {
+                person_id: uuid(r.get(0)),
+                name: r.get(1),
+                user_data: r.get(2),
+                persisted_face_ids: r.get::<_, Vec<String>>(3).iter().map(|s| uuid(s)).collect(),
+            })
+            .collect())
+    }
+
+    fn update_person(
+        &self,
+        kind: Kind,
+        group: &str,
+        person: Uuid,
+        name: Option<&str>,
+        user_data: Option<&str>,
+    ) -> Result<()> {
+        let mut c = self.conn()?;
+        self.exists(&mut *c, kind, group, "")?;
+        let n = c
+            .execute(
+                "UPDATE issc_persons SET name = coalesce($4, name), user_data = coalesce($5, user_data)
+                 WHERE person_id = $1 AND kind = $2 AND collection = $3",
+                &[&person.to_string(), &kind.tag(), &group, &name, &user_data],
+            )
+            .map_err(|e| self.db(e))?;
+        if n == 0 { Err(StoreError::PersonNotFound(person)) } else { Ok(()) }
+    }
+
+    fn delete_person(&self, kind: Kind, group: &str, person: Uuid) -> Result<()> {
+        let mut c = self.conn()?;
+        self.exists(&mut *c, kind, group, "")?;
+        // The person's faces (embeddings, userData) go with them (ON DELETE CASCADE), from every search at once.
+        let n = c
+            .execute(
+                "DELETE FROM issc_persons WHERE person_id = $1 AND kind = $2 AND collection = $3",
+                &[&person.to_string(), &kind.tag(), &group],
+            )
+            .map_err(|e| self.db(e))?;
+        if n == 0 { Err(StoreError::PersonNotFound(person)) } else { Ok(()) }
+    }
+
+    fn add_face(
+        &self,
+        kind: Kind,
+        collection: &str,
+        person: Option<Uuid>,
+        embedding: &[f32],
+        user_data: Option<&str>,
+    ) -> Result<Uuid> {
+        if embedding.len() != self.dim {
+            return Err(StoreError::Dimension { expected: self.dim, got: embedding.len() });
+        }
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(|e| self.db(e))?;
+        // FOR SHARE: a training (FOR UPDATE) waits for this face, or this face for it (see the module's notes).
+        let quota = !kind.has_persons() && kind.max_faces().is_some();
+        self.exists(&mut tx, kind, collection, if quota { "FOR UPDATE" } else { "FOR SHARE" })?;
+        let count = |tx: &mut ::postgres::Transaction<'_>, sql: &str, p: &[&(dyn ToSql + Sync)]| -> Result<i64> {
+            tx.query_one(sql, p).map(|r| r.get(0)).map_err(|e| self.db(e))
+        };
+        match (kind.has_persons(), person) {
+            (true, Some(p)) => {
+                let found = tx
+                    .query_opt(
+                        "SELECT 1 FROM issc_persons WHERE person_id = $1 AND kind = $2 AND collection = $3 FOR UPDATE",
+                        &[&p.to_string(), &kind.tag(), &collection],
+                    )
+                    .map_err(|e| self.db(e))?;
+                if found.is_none() {
+                    return Err(StoreError::PersonNotFound(p));
+                }
+                if count(&mut tx, "SELECT count(*) FROM issc_faces WHERE person_id = $1", &[&p.to_string()])?
+                    >= MAX_FACES_PER_PERSON
+                {
+                    return Err(StoreError::Quota(format!(
+                        "Persisted face number reached limit: a person has at most {MAX_FACES_PER_PERSON} faces."
+                    )));
+                }
+            }
+            (true, None) => return Err(StoreError::PersonNotFound(Uuid::nil())),
+            (false, _) => {
+                if let Some(max) = kind.max_faces() {
+                    let n = count(
+                        &mut tx,
+                        "SELECT count(*) FROM issc_faces WHERE kind = $1 AND collection = $2",
+                        &[&kind.tag(), &collection],
+                    )?;
+                    if n >= max {
+                        return Err(StoreError::Quota(format!("Persisted face number reached limit ({max}).")));
+                    }
+                }
+            }
+        }
+        let id = Uuid::new_v4();
+        tx.execute(
+            "INSERT INTO issc_faces(face_id, kind, collection, person_id, user_data, norm, embedding)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &id.to_string(),
+                &kind.tag(),
+                &collection,
+                &person.filter(|_| kind.has_persons()).map(|p| p.to_string()),
+                &user_data,
+                &dot(embedding, embedding).sqrt(),
+                &Vector(embedding),
+            ],
+        )
+        .map_err(|e| self.db(e))?;
+        tx.commit().map_err(|e| self.db(e))?;
+        Ok(id)
+    }
+
+    fn face(&self, kind: Kind, collection: &str, person: Option<Uuid>, face: Uuid) -> Result<StoredFace> {
+        let mut c = self.conn()?;
+        self.exists(&mut *c, kind, collection, "")?;
+        self.check_person(&mut *c, kind, collection, person)?;
+        let (_, user_data) = self.face_row(&mut *c, kind, collection, person, face)?;
+        Ok(StoredFace { persisted_face_id: face, user_data })
+    }
+
+    fn faces(&self, kind: Kind, collection: &str, start: Option<&str>, top: usize) -> Result<Vec<StoredFace>> {
+        let mut c = self.conn()?;
+        self.exists(&mut *c, kind, collection, "")?;
+        Ok(c.query(
+            "SELECT face_id, user_data FROM issc_faces WHERE kind = $1 AND collection = $2 AND face_id > $3
+             ORDER BY face_id LIMIT $4",
+            &[&kind.tag(), &collection, &start.unwrap_or(""), &limit(top)],
+        )
+        .map_err(|e| self.db(e))?
+        .iter()
+        .map(|r| StoredFace { persisted_face_id: uuid(r.get(0)), user_data: r.get(1) })
+        .collect())
+    }
+
+    fn update_face(
+        &self,
+        kind: Kind,
+        collection: &str,
+        person: Option<Uuid>,
+        face: Uuid,
+        user_data: Option<&str>,
+    ) -> Result<()> {
+        let mut c = self.conn()?;
+        self.exists(&mut *c, kind, collection, "")?;
+        self.check_person(&mut *c, kind, collection, person)?;
+        let (seq, _) = self.face_row(&mut *c, kind, collection, person, face)?;
+        c.execute("UPDATE issc_faces SET user_data = $2 WHERE seq = $1", &[&seq, &user_data])
+            .map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
+    fn delete_face(&self, kind: Kind, collection: &str, person: Option<Uuid>, face: Uuid) -> Result<()> {
+        let mut c = self.conn()?;
+        self.exists(&mut *c, kind, collection, "")?;
+        self.check_person(&mut *c, kind, collection, person)?;
+        let (seq, _) = self.face_row(&mut *c, kind, collection, person, face)?;
+        c.execute("DELETE FROM issc_faces WHERE seq = $1", &[&seq]).map_err(|e| self.db(e))?;
+        Ok(())
+    }
+
+    fn person_embeddings(&self, kind: Kind, group: &str, person: Uuid) -> Result<Vec<Vec<f32>>> {
+        let mut c = self.conn()?;
+        self.exists(&mut *c, kind, group, "")?;
+        self.check_person(&mut *c, kind, group, Some(person))?;
+        Ok(c.query("SELECT embedding FROM issc_faces WHERE person_id = $1 ORDER BY seq", &[&person.to_string()])
+            .map_err(|e| self.db(e))?
+            .iter()
+            .map(|r| r.get::<_, VectorOut>(0).0)
+            .collect())
+    }
+
+    fn training(&self, kind: Kind, id: &str) -> Result<Training> {
+        let mut c = self.conn()?;
+        self.training_row(&mut *c, kind, id, "").map(|t| t.0)
+    }
+
+    fn begin_training(&self, kind: Kind, id: &str) -> Result<Operation> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(|e| self.db(e))?;
+        let (t, _) = self.training_row(&mut tx, kind, id, "FOR UPDATE")?;
+        if t.status == Status::Running {
+            return Err(StoreError::TrainingRunning(kind, id.to_string()));
+        }
+        let ts = now();
+        let op = Operation {
+            id: Uuid::new_v4(),
+            status: Status::Running,
+            created: ts.clone(),
+            last_action: ts.clone(),
+            finished: None,
+            message: None,
+        };
+        tx.execute(
+            "UPDATE issc_collections SET train_status = 'running', train_created = $3, train_last_action = $3,
+                 train_message = NULL WHERE kind = $1 AND id = $2",
+            &[&kind.tag(), &id, &ts],
+        )
+        .map_err(|e| self.db(e))?;
+        tx.execute(
+            "INSERT INTO issc_operations(id, kind, collection, status, created, last_action)
+             VALUES ($1, $2, $3, 'running', $4, $4)",
+            &[&op.id.to_string(), &kind.tag(), &id, &ts],
+        )
+        .map_err(|e| self.db(e))?;
+        tx.commit().map_err(|e| self.db(e))?;
+        Ok(op)
+    }
+
+    fn run_training(&self, kind: Kind, id: &str, operation: Uuid) -> Result<()> {
+        let result: Result<()> = (|| {
+            let mut c = self.conn()?;
+            let mut tx = c.transaction().map_err(|e| self.db(e))?;
+            // FOR UPDATE waits for faces being added (they hold the row FOR SHARE) and holds back new ones until
+            // the snapshot bound is committed: every face present now is in, every later one gets a higher seq.
+            self.exists(&mut tx, kind, id, "FOR UPDATE")?;
+            let upto: i64 = tx
+                .query_one(
+                    "SELECT coalesce(max(seq), 0) FROM issc_faces WHERE kind = $1 AND collection = $2",
+                    &[&kind.tag(), &id],
+                )
+                .map_err(|e| self.db(e))?
+                .get(0);
+            let ts = now();
+            tx.execute(
+                "UPDATE issc_collections SET train_status = 'succeeded', train_last_action = $3,
+                     train_last_success = $3, trained_upto = $4 WHERE kind = $1 AND id = $2",
+                &[&kind.tag(), &id, &ts, &upto],
+            )
+            .map_err(|e| self.db(e))?;
+            tx.execute(
+                "UPDATE issc_operations SET status = 'succeeded', last_action = $2, finished = $2 WHERE id = $1",
+                &[&operation.to_string(), &ts],
+            )
+            .map_err(|e| self.db(e))?;
+            tx.commit().map_err(|e| self.db(e))
+        })();
+        if let Err(e) = &result {
+            let ts = now();
+            let msg = e.to_string();
+            if let Ok(mut c) = self.conn() {
+                let _ = c.execute(
+                    "UPDATE issc_collections SET train_status = 'failed', train_last_action = $3, train_message = $4
+                     WHERE kind = $1 AND id = $2",
+                    &[&kind.tag(), &id, &ts, &msg],
+                );
+                let _ = c.execute(
+                    "UPDATE issc_operations SET status = 'failed', last_action = $2, finished = $2, message = $3
+                     WHERE id = $1",
+                    &[&operation.to_string(), &ts, &msg],
+                );
+            }
+        }
+        result
+    }
+
+    fn operation(&self, id: Uuid) -> Result<Operation> {
+        let mut c = self.conn()?;
+        c.query_opt(
+            "SELECT status, created, last_action, finished, message FROM issc_operations WHERE id = $1",
+            &[&id.to_string()],
+        )
+        .map_err(|e| self.db(e))?
+        .map(|r| Operation {
+            id,
+            status: Status::parse(r.get(0)),
+            created: r.get(1),
+            last_action: r.get(2),
+            finished: r.get(3),
+            message: r.get(4),
+        })
+        .ok_or(StoreError::OperationNotFound(id))
+    }
+
+    fn identify(&self, kind: Kind, group: &str, query: &[f32], k: usize) -> Result<Vec<(Uuid, f32)>> {
+        self.search(kind, group, query, k)
+    }
+
+    fn find_similar(&self, kind: Kind, list: &str, query: &[f32], k: usize) -> Result<Vec<(Uuid, f32)>> {
+        self.search(kind, list, query, k)
+    }
+
+    fn face_count(&self, kind: Kind, collection: &str) -> Result<usize> {
+        let mut c = self.conn()?;
+        self.exists(&mut *c, kind, collection, "")?;
+        let n: i64 = c
+            .query_one(
+                "SELECT count(*) FROM issc_faces WHERE kind = $1 AND collection = $2",
+                &[&kind.tag(), &collection],
+            )
+            .map_err(|e| self.db(e))?
+            .get(0);
+        Ok(n as usize)
+    }
+}

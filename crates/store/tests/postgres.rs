@@ -1,0 +1,405 @@
+//! `PgStore` against a real PostgreSQL with pgvector: every check of `issc_store::conformance` (the same ones the
+//! SQLite store passes), the privacy check (no rows left after deletions), and what only a server has: secrets
+//! kept out of messages, two processes sharing one database, reconnection after the server drops a connection,
+//! no approximate vector index.
+//!
+//! The server: `ISSC_TEST_POSTGRES_URL` (a `postgresql://…/db` URL of a role that may create databases; pgvector
+//! installed), or else a throwaway one started from the `pgserver` wheel (PostgreSQL 16 + pgvector) with the Python
+//! of `ISSC_PG_PYTHON` or `target/pg-venv`:
+//!
+//! ```text
+//! python3 -m venv target/pg-venv && target/pg-venv/bin/pip install pgserver
+//! cargo test --release -p issc-store --features postgres -- --nocapture
+//! ```
+//!
+//! Without either the test prints `SKIPPED: …` and passes, unless `ISSC_REQUIRE_POSTGRES=1` (CI), where it fails.
+#![cfg(feature = "postgres")]
+
+use std::io::{BufRead as _, BufReader};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use issc_store::{FaceStore, Kind, PgStore, Result, StoreError, conformance};
+use postgres::{Client, NoTls};
+
+/// Keeps a pgserver instance up while its stdin is open; when the test closes it (or dies), pgserver stops the
+/// server and deletes its data folder (`cleanup_mode="delete"`, run at exit).
+const KEEPER: &str = r#"
+import sys
+import pgserver
+server = pgserver.get_server(sys.argv[1], cleanup_mode="delete")
+print(server.get_uri(), flush=True)
+sys.stdin.read()
+"#;
+
+/// The server under test.
+struct Server {
+    /// Its admin URL (database `postgres`, or the one given).
+    uri: String,
+    /// pgserver's Python process, its stdin, and the postmaster's pid.
+    keeper: Option<(Child, ChildStdin, u32)>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    fn start() -> std::result::Result<Server, String> {
+        if let Ok(uri) = std::env::var("ISSC_TEST_POSTGRES_URL") {
+            return Ok(Server { uri, keeper: None, dir: None });
+        }
+        let python = std::env::var_os("ISSC_PG_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/pg-venv/bin/python").components().collect()
+        });
+        if !python.exists() {
+            return Err(format!(
+                "no PostgreSQL to test against: set ISSC_TEST_POSTGRES_URL, or install the pgserver wheel \
+                 (PostgreSQL 16 + pgvector) with `python3 -m venv target/pg-venv && target/pg-venv/bin/pip install \
+                 pgserver` ({} is missing; ISSC_PG_PYTHON names another Python)",
+                python.display()
+            ));
+        }
+        let dir = tempfile::Builder::new().prefix("issc-pg").tempdir().map_err(|e| e.to_string())?;
+        let pgdata = dir.path().join("pgdata");
+        let log = dir.path().join("keeper.log");
+        let mut child = Command::new(&python)
+            .args(["-c", KEEPER])
+            .arg(&pgdata)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).map_err(|e| e.to_string())?)
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let uri = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) if line.starts_with("postgresql://") => line.trim().to_string(),
+            other => {
+                drop(stdin);
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: String =
+                    log.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+                return Err(format!(
+                    "pgserver ({}) did not start a server ({:?}); is `pgserver` installed in that Python? \
+                     (`pip install pgserver`) Its output:\n{tail}",
+                    python.display(),
+                    other.map(|l| l.trim().to_string())
+                ));
+            }
+        };
+        let pid: u32 = std::fs::read_to_string(pgdata.join("postmaster.pid"))
+            .ok()
+            .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()))
+            .ok_or("pgserver started, but postmaster.pid is unreadable")?;
+        Ok(Server { uri, keeper: Some((child, stdin, pid)), dir: Some(dir) })
+    }
+
+    fn admin(&self) -> Client {
+        Client::connect(&self.uri, NoTls).expect("connect to the test server")
+    }
+
+    /// Close pgserver's stdin so that it stops the server and deletes its data, and wait for that (killing the
+    /// postmaster if pgserver does not manage within a minute). The postmaster's pid, if this test started one.
+    fn shutdown(&mut self) -> Option<u32> {
+        let (mut child, stdin, pid) = self.keeper.take()?;
+        drop(stdin);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if child.try_wait().ok().flatten().is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+        let gone = Instant::now() + Duration::from_secs(10);
+        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < gone {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.dir.take();
+        Some(pid)
+    }
+
+    /// Stop a server this test started, and check that nothing of it is left running.
+    fn stop(&mut self) {
+        if let Some(pid) = self.shutdown() {
+            assert!(!Path::new(&format!("/proc/{pid}")).exists(), "the postmaster (pid {pid}) still runs");
+            eprintln!("postgres: server stopped (postmaster {pid} gone), data folder removed");
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// `uri` with its database replaced by `db` (URL form).
+fn with_db(uri: &str, db: &str) -> String {
+    let (base, query) = uri.split_once('?').map_or((uri, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{db}", &base[..path]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Fresh databases, one per check, dropped afterwards.
+struct Databases<'a> {
+    server: &'a Server,
+    admin: Client,
+    made: usize,
+}
+
+impl Databases<'_> {
+    fn create(&mut self) -> (String, String) {
+        self.made += 1;
+        let name = format!("issc_store_test_{}_{}", std::process::id(), self.made);
+        self.admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+        self.admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        (name.clone(), with_db(&self.server.uri, &name))
+    }
+
+    fn drop_db(&mut self, name: &str) {
+        if let Err(e) = self.admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")) {
+            eprintln!("could not drop test database {name}: {e}");
+        }
+    }
+}
+
+fn opener(url: &str) -> impl Fn(usize) -> Result<Box<dyn FaceStore>> + '_ {
+    move |dim| PgStore::connect(url, dim).map(|s| Box::new(s) as Box<dyn FaceStore>)
+}
+
+/// Rows of the store's tables that still hold `marker` or one of `texts` (anywhere in the row).
+fn remnants(url: &str, marker: &[f32], texts: &[&str]) -> usize {
+    let mut c = Client::connect(url, NoTls).unwrap();
+    let mut n: i64 = c
+        .query_one("SELECT count(*) FROM issc_faces WHERE embedding = $1::real[]::vector", &[&marker.to_vec()])
+        .unwrap()
+        .get(0);
+    for t in texts {
+        let like = format!("%{t}%");
+        n += c
+            .query_one(
+                "SELECT (SELECT count(*) FROM issc_faces t WHERE t::text LIKE $1)
+                      + (SELECT count(*) FROM issc_persons t WHERE t::text LIKE $1)
+                      + (SELECT count(*) FROM issc_collections t WHERE t::text LIKE $1)
+                      + (SELECT count(*) FROM issc_operations t WHERE t::text LIKE $1)",
+                &[&like],
+            )
+            .unwrap()
+            .get::<_, i64>(0);
+    }
+    n as usize
+}
+
+/// Messages and Debug output never show the password of the connection string.
+fn secrets_stay_out_of_messages(url: &str) {
+    let secret = "hunter2-not-for-logs";
+    let e = PgStore::connect(&format!("postgresql://ada:{secret}@127.0.0.1:1/faces?connect_timeout=2"), 8).unwrap_err();
+    let (shown, debug) = (e.to_string(), format!("{e:?}"));
+    assert!(matches!(e, StoreError::Db { .. }), "{e:?}");
+    assert!(!shown.contains(secret) && !debug.contains(secret), "{shown} / {debug}");
+    assert!(shown.contains("ada:***@127.0.0.1:1"), "{shown}");
+    let e = PgStore::connect(&format!("host=127.0.0.1 port=1 user=ada password={secret} connect_timeout=2"), 8)
+        .unwrap_err();
+    assert!(!e.to_string().contains(secret) && !format!("{e:?}").contains(secret), "{e}");
+    // A working store whose URL carries a password (pgserver trusts local connections and ignores it).
+    if let Some(with_password) =
+        url.contains("://postgres:@").then(|| url.replacen("://postgres:@", &format!("://postgres:{secret}@"), 1))
+    {
+        let s = PgStore::connect(&with_password, 8).unwrap();
+        assert!(!format!("{s:?}").contains(secret) && format!("{s:?}").contains("***"), "{s:?}");
+        assert!(!s.location().contains(secret));
+    } else {
+        eprintln!(
+            "  (the Debug check of a live store needs the pgserver URL form; skipped for ISSC_TEST_POSTGRES_URL)"
+        );
+    }
+}
+
+/// Two stores on one database (as two `issc serve` processes): each sees the other's writes and trainings at
+/// once, and a connection the server drops is replaced on the next call.
+fn shared_by_two_processes_and_reconnects(url: &str) {
+    let a = PgStore::connect(url, 4).unwrap();
+    let b = PgStore::connect(url, 4).unwrap();
+    let lpg = Kind::LargePersonGroup;
+    a.create_collection(lpg, "g", "g", None, "recognition_04").unwrap();
+    let ada = a.create_person(lpg, "g", "Ada", None).unwrap();
+    a.add_face(lpg, "g", Some(ada), &[1.0, 0.0, 0.0, 0.0], None).unwrap();
+    assert!(matches!(b.identify(lpg, "g", &[1.0, 0.0, 0.0, 0.0], 1), Err(StoreError::NotTrained(..))));
+    let op = b.begin_training(lpg, "g").unwrap();
+    assert!(matches!(a.begin_training(lpg, "g"), Err(StoreError::TrainingRunning(..))), "one training at a time");
+    b.run_training(lpg, "g", op.id).unwrap();
+    assert_eq!(a.operation(op.id).unwrap().status, issc_store::Status::Succeeded);
+    assert_eq!(a.identify(lpg, "g", &[0.9, 0.1, 0.0, 0.0], 1).unwrap()[0].0, ada, "trained by the other process");
+    b.delete_person(lpg, "g", ada).unwrap();
+    assert!(a.identify(lpg, "g", &[1.0, 0.0, 0.0, 0.0], 1).unwrap().is_empty(), "deleted by the other process");
+
+    // The server drops every connection of this database (a restart, a failover, an admin).
+    let mut admin = Client::connect(url, NoTls).unwrap();
+    let db: String = admin.query_one("SELECT current_database()", &[]).unwrap().get(0);
+    let killed: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&db],
+        )
+        .unwrap()
+        .get(0);
+    assert!(killed >= 2, "both stores had a connection ({killed} terminated)");
+    std::thread::sleep(Duration::from_millis(200));
+    // The first call may find its connection dead (and says so, without secrets); the next one reconnects.
+    let first = a.collection(lpg, "g");
+    if let Err(e) = &first {
+        assert!(matches!(e, StoreError::Db { .. }), "{e:?}");
+    }
+    assert_eq!(a.collection(lpg, "g").unwrap().id, "g");
+    let _ = b.collections(lpg, None, 1);
+    assert_eq!(b.collections(lpg, None, 10).unwrap().len(), 1);
+}
+
+/// As `issc serve` uses it: opened before the runtime, called from `spawn_blocking` on a multi-threaded tokio
+/// runtime, and dropped inside it at shutdown (closing a client there must not panic).
+fn used_from_a_tokio_server(url: &str) {
+    let store: std::sync::Arc<dyn FaceStore> = std::sync::Arc::new(PgStore::connect(url, 4).unwrap());
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let s = store.clone();
+            tasks.push(tokio::task::spawn_blocking(move || {
+                s.create_collection(Kind::FaceList, &format!("l{i:02}"), "l", None, "recognition_04")?;
+                s.add_face(Kind::FaceList, &format!("l{i:02}"), None, &[1.0, i as f32, 0.0, 0.0], None)?;
+                s.find_similar(Kind::FaceList, &format!("l{i:02}"), &[1.0, 0.0, 0.0, 0.0], 1)
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap().len(), 1);
+        }
+        let s = store.clone();
+        let n = tokio::task::spawn_blocking(move || s.collections(Kind::FaceList, None, 100)).await.unwrap().unwrap();
+        assert_eq!(n.len(), 16);
+        drop(store); // the last reference, inside the runtime
+    });
+}
+
+/// `?options=-csearch_path%3D…` puts the tables in a schema of their own (the README's advice).
+fn a_schema_of_its_own(url: &str) {
+    let mut admin = Client::connect(url, NoTls).unwrap();
+    admin.batch_execute("CREATE EXTENSION IF NOT EXISTS vector; CREATE SCHEMA faces_here").unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let s = PgStore::connect(&format!("{url}{sep}options=-csearch_path%3Dfaces_here%2Cpublic"), 4).unwrap();
+    s.create_collection(Kind::FaceList, "l", "l", None, "recognition_04").unwrap();
+    let f = s.add_face(Kind::FaceList, "l", None, &[1.0, 0.0, 0.0, 0.0], None).unwrap();
+    assert_eq!(s.find_similar(Kind::FaceList, "l", &[1.0, 0.0, 0.0, 0.0], 1).unwrap()[0].0, f);
+    let count = |schema: &str| -> i64 {
+        Client::connect(url, NoTls)
+            .unwrap()
+            .query_one(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE 'issc_%'",
+                &[&schema],
+            )
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!((count("faces_here"), count("public")), (5, 0));
+}
+
+/// The search stays exact: no approximate (hnsw, ivfflat) index exists on the embeddings.
+fn no_approximate_index(url: &str) {
+    let s = PgStore::connect(url, 4).unwrap();
+    drop(s);
+    let mut c = Client::connect(url, NoTls).unwrap();
+    let defs: Vec<String> = c
+        .query("SELECT indexdef FROM pg_indexes WHERE tablename = 'issc_faces'", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!defs.is_empty());
+    assert!(defs.iter().all(|d| !d.contains("hnsw") && !d.contains("ivfflat") && !d.contains("embedding")), "{defs:?}");
+}
+
+/// A check, given the URL of a fresh database.
+type PgCheck = Box<dyn Fn(&str)>;
+
+#[test]
+fn pgstore_passes_every_check_against_a_real_postgres() {
+    let required = std::env::var("ISSC_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+    let started = Instant::now();
+    let mut server = match Server::start() {
+        Ok(s) => s,
+        Err(why) if !required => {
+            println!("SKIPPED: PgStore tests: {why}");
+            return;
+        }
+        Err(why) => panic!("ISSC_REQUIRE_POSTGRES=1 but no PostgreSQL: {why}"),
+    };
+    let mut dbs = Databases { server: &server, admin: server.admin(), made: 0 };
+    let row = dbs.admin.query_one("SELECT version()", &[]).unwrap();
+    let version: String = row.get(0);
+    eprintln!(
+        "postgres: {} (up in {} ms)",
+        version.split(" on ").next().unwrap_or(&version),
+        started.elapsed().as_millis()
+    );
+
+    let mut checks: Vec<(&str, PgCheck)> = conformance::CHECKS
+        .iter()
+        .map(|&(name, check)| (name, Box::new(move |url: &str| check(&opener(url))) as PgCheck))
+        .collect();
+    checks.push((
+        "deletions_leave_no_rows",
+        Box::new(|url: &str| conformance::deletions_leave_no_rows(&opener(url), &|m, t| remnants(url, m, t))),
+    ));
+    checks.push(("secrets_stay_out_of_messages", Box::new(secrets_stay_out_of_messages)));
+    checks.push(("shared_by_two_processes_and_reconnects", Box::new(shared_by_two_processes_and_reconnects)));
+    checks.push(("used_from_a_tokio_server", Box::new(used_from_a_tokio_server)));
+    checks.push(("a_schema_of_its_own", Box::new(a_schema_of_its_own)));
+    checks.push(("no_approximate_index", Box::new(no_approximate_index)));
+
+    let mut failed = Vec::new();
+    for (name, check) in &checks {
+        let (db, url) = dbs.create();
+        let t = Instant::now();
+        let outcome = catch_unwind(AssertUnwindSafe(|| check(&url)));
+        dbs.drop_db(&db);
+        match outcome {
+            Ok(()) => eprintln!("postgres check {name}: ok ({} ms)", t.elapsed().as_millis()),
+            Err(_) => {
+                eprintln!("postgres check {name}: FAILED (see the panic above)");
+                failed.push(*name);
+            }
+        }
+    }
+    let leftover: i64 = dbs
+        .admin
+        .query_one("SELECT count(*) FROM pg_database WHERE datname LIKE 'issc_store_test_%'", &[])
+        .unwrap()
+        .get(0);
+    drop(dbs);
+    server.stop();
+    println!(
+        "postgres: {} of {} checks passed against a real PostgreSQL + pgvector in {:.1} s",
+        checks.len() - failed.len(),
+        checks.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(failed.is_empty(), "PgStore failed: {failed:?}");
+    assert_eq!(leftover, 0, "test databases left behind");
+}
