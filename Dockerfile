@@ -3,6 +3,8 @@
 #
 #   docker build -t issc-serve .
 #   docker run --rm -p 8080:8080 -e ISSC_API_KEYS=change-me -v "$PWD/model:/model:ro" issc-serve
+#   # with the Azure-compatible Face API and its store on a volume (docs/face-api.md):
+#   docker run --rm -p 8080:8080 -e ISSC_API_KEYS=change-me -v issc-faces:/data issc-serve --store /data
 #
 # Only package registries are used: crates.io (cargo), PyPI (the pinned onnxruntime wheel, sha256-checked by
 # scripts/fetch-onnxruntime.sh) and Debian. The models are the repository's own files (models/SHA256SUMS).
@@ -17,7 +19,8 @@ RUN cargo build --release --locked -p issc \
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libstdc++6 && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin issc
+ && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin issc \
+ && install -d -o 10001 -g 10001 /data
 COPY --from=build /src/target/release/issc /usr/local/bin/issc
 COPY --from=build /src/models /opt/issc/models
 COPY --from=build /src/.ort/lib/libonnxruntime.so /opt/issc/lib/libonnxruntime.so
@@ -25,6 +28,8 @@ ENV ISSC_MODELS_DIR=/opt/issc/models \
     ORT_DYLIB_PATH=/opt/issc/lib/libonnxruntime.so \
     ISSC_ENGINE=ort
 USER 10001:10001
+# The Face API store (--store /data); a named volume keeps it across containers.
+VOLUME /data
 EXPOSE 8080
 # Listening beyond loopback needs ISSC_API_KEYS (the server refuses to start without keys).
 ENTRYPOINT ["issc", "serve", "--addr", "0.0.0.0:8080"]

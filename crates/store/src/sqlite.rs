@@ -289,12 +289,10 @@ impl SqliteStore {
 }
 
 impl FaceStore for SqliteStore {
-    /// Embedding dimension.
     fn dim(&self) -> usize {
         self.dim
     }
 
-    /// Create a collection; [`StoreError::CollectionExists`] if the id is taken.
     fn create_collection(
         &self,
         kind: Kind,
@@ -317,7 +315,6 @@ impl FaceStore for SqliteStore {
         }
     }
 
-    /// One collection.
     fn collection(&self, kind: Kind, id: &str) -> Result<Collection> {
         let c = self.conn();
         c.query_row(
@@ -330,7 +327,6 @@ impl FaceStore for SqliteStore {
         .ok_or_else(|| StoreError::CollectionNotFound(kind, id.to_string()))
     }
 
-    /// Collections with an id after `start` (exclusive), ascending, at most `top`.
     fn collections(&self, kind: Kind, start: Option<&str>, top: usize) -> Result<Vec<Collection>> {
         let c = self.conn();
         let mut st = c
@@ -346,7 +342,6 @@ impl FaceStore for SqliteStore {
         .map_err(|e| self.db(e))
     }
 
-    /// Change name and/or user data.
     fn update_collection(&self, kind: Kind, id: &str, name: Option<&str>, user_data: Option<&str>) -> Result<()> {
         let c = self.conn();
         let n = c
@@ -359,7 +354,6 @@ impl FaceStore for SqliteStore {
         if n == 0 { Err(StoreError::CollectionNotFound(kind, id.to_string())) } else { Ok(()) }
     }
 
-    /// Delete a collection with its persons, faces (embeddings) and trained snapshot.
     fn delete_collection(&self, kind: Kind, id: &str) -> Result<()> {
         let c = self.conn();
         let n = c
@@ -373,7 +367,6 @@ impl FaceStore for SqliteStore {
         Ok(())
     }
 
-    /// Add a person to a group.
     fn create_person(&self, kind: Kind, group: &str, name: &str, user_data: Option<&str>) -> Result<Uuid> {
         let mut c = self.conn();
         let tx = c.transaction().map_err(|e| self.db(e))?;
@@ -400,7 +393,6 @@ impl FaceStore for SqliteStore {
         Ok(id)
     }
 
-    /// One person with their face ids.
     fn person(&self, kind: Kind, group: &str, person: Uuid) -> Result<Person> {
         let c = self.conn();
         self.exists(&c, kind, group)?;
@@ -416,7 +408,6 @@ impl FaceStore for SqliteStore {
         Ok(Person { person_id: person, name, user_data, persisted_face_ids: self.face_ids_of(&c, person)? })
     }
 
-    /// Persons with an id after `start`, ascending, at most `top`.
     fn persons(&self, kind: Kind, group: &str, start: Option<&str>, top: usize) -> Result<Vec<Person>> {
         let c = self.conn();
         self.exists(&c, kind, group)?;
@@ -441,7 +432,6 @@ impl FaceStore for SqliteStore {
             .collect()
     }
 
-    /// Change a person's name and/or user data.
     fn update_person(
         &self,
         kind: Kind,
@@ -462,7 +452,6 @@ impl FaceStore for SqliteStore {
         if n == 0 { Err(StoreError::PersonNotFound(person)) } else { Ok(()) }
     }
 
-    /// Delete a person and their faces; they leave the trained snapshot at once.
     fn delete_person(&self, kind: Kind, group: &str, person: Uuid) -> Result<()> {
         let c = self.conn();
         self.exists(&c, kind, group)?;
@@ -484,7 +473,6 @@ impl FaceStore for SqliteStore {
         Ok(())
     }
 
-    /// Persist a face (its embedding) for `person` (person groups) or the collection (face lists).
     fn add_face(
         &self,
         kind: Kind,
@@ -548,7 +536,6 @@ impl FaceStore for SqliteStore {
         Ok(id)
     }
 
-    /// One persisted face (of `person`, in person groups).
     fn face(&self, kind: Kind, collection: &str, person: Option<Uuid>, face: Uuid) -> Result<StoredFace> {
         let c = self.conn();
         self.exists(&c, kind, collection)?;
@@ -557,7 +544,6 @@ impl FaceStore for SqliteStore {
         Ok(StoredFace { persisted_face_id: face, user_data })
     }
 
-    /// Faces of a face list with an id after `start`, ascending, at most `top`.
     fn faces(&self, kind: Kind, collection: &str, start: Option<&str>, top: usize) -> Result<Vec<StoredFace>> {
         let c = self.conn();
         self.exists(&c, kind, collection)?;
@@ -574,7 +560,6 @@ impl FaceStore for SqliteStore {
         .map_err(|e| self.db(e))
     }
 
-    /// Change a face's user data.
     fn update_face(
         &self,
         kind: Kind,
@@ -591,7 +576,6 @@ impl FaceStore for SqliteStore {
         Ok(())
     }
 
-    /// Delete a face; it leaves the trained snapshot at once.
     fn delete_face(&self, kind: Kind, collection: &str, person: Option<Uuid>, face: Uuid) -> Result<()> {
         let c = self.conn();
         self.exists(&c, kind, collection)?;
@@ -603,7 +587,6 @@ impl FaceStore for SqliteStore {
         Ok(())
     }
 
-    /// Every embedding of a person (verify face-to-person needs no training).
     fn person_embeddings(&self, kind: Kind, group: &str, person: Uuid) -> Result<Vec<Vec<f32>>> {
         let c = self.conn();
         self.exists(&c, kind, group)?;
@@ -614,14 +597,11 @@ impl FaceStore for SqliteStore {
             .map_err(|e| self.db(e))
     }
 
-    /// Training status of a collection.
     fn training(&self, kind: Kind, id: &str) -> Result<Training> {
         let c = self.conn();
         self.training_row(&c, kind, id).map(|t| t.0)
     }
 
-    /// Mark a training as running and record its operation; then call [`run_training`](Self::run_training)
-    /// (off the request path). [`StoreError::TrainingRunning`] if one already runs.
     fn begin_training(&self, kind: Kind, id: &str) -> Result<Operation> {
         let mut c = self.conn();
         let tx = c.transaction().map_err(|e| self.db(e))?;
@@ -653,7 +633,6 @@ impl FaceStore for SqliteStore {
         Ok(op)
     }
 
-    /// Build the trained snapshot of every face present now, then mark the training and its operation done.
     fn run_training(&self, kind: Kind, id: &str, operation: Uuid) -> Result<()> {
         let result: Result<()> = (|| {
             let c = self.conn();
@@ -701,7 +680,6 @@ impl FaceStore for SqliteStore {
         result
     }
 
-    /// A training operation.
     fn operation(&self, id: Uuid) -> Result<Operation> {
         let c = self.conn();
         c.query_row(
@@ -723,17 +701,14 @@ impl FaceStore for SqliteStore {
         .ok_or(StoreError::OperationNotFound(id))
     }
 
-    /// The `k` persons of a trained group whose closest face is most similar to `query` (cosine), best first.
     fn identify(&self, kind: Kind, group: &str, query: &[f32], k: usize) -> Result<Vec<(Uuid, f32)>> {
         self.search(kind, group, query, k)
     }
 
-    /// The `k` faces of a face list most similar to `query` (cosine), best first; large face lists need training.
     fn find_similar(&self, kind: Kind, list: &str, query: &[f32], k: usize) -> Result<Vec<(Uuid, f32)>> {
         self.search(kind, list, query, k)
     }
 
-    /// Faces in a face list (face lists answer `FaceListNotReady` when empty).
     fn face_count(&self, kind: Kind, collection: &str) -> Result<usize> {
         let c = self.conn();
         self.exists(&c, kind, collection)?;

@@ -238,6 +238,19 @@ struct UpdateRequest {
     user_data: Option<String>,
 }
 
+impl UpdateRequest {
+    /// A PATCH changes something, within the limits.
+    fn validate(&self) -> Result<(), FaceApiError> {
+        if self.name.is_none() && self.user_data.is_none() {
+            return Err(FaceApiError::bad_argument("Both 'name' and 'userData' are empty."));
+        }
+        if self.name.is_some() {
+            check_name(self.name.as_deref())?;
+        }
+        check_len("userData", self.user_data.as_deref(), 16_384)
+    }
+}
+
 fn collection_json(kind: Kind, c: &issc_store::Collection, with_model: bool) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     m.insert(id_field(kind).into(), json!(c.id));
@@ -324,13 +337,7 @@ async fn update(
 ) -> Result<Response, FaceApiError> {
     let fs = face_state(&state)?;
     let r: UpdateRequest = json_body(&headers, body, BODY_LIMIT).await?;
-    if r.name.is_none() && r.user_data.is_none() {
-        return Err(FaceApiError::bad_argument("Both 'name' and 'userData' are empty."));
-    }
-    if r.name.is_some() {
-        check_name(r.name.as_deref())?;
-    }
-    check_len("userData", r.user_data.as_deref(), 16_384)?;
+    r.validate()?;
     db(fs, move |s| s.update_collection(kind, &id, r.name.as_deref(), r.user_data.as_deref()))
         .await?
         .map_err(FaceApiError::in_path)?;
@@ -504,13 +511,7 @@ async fn update_person(
     let fs = face_state(&state)?;
     let pid = person_id(&person)?;
     let r: UpdateRequest = json_body(&headers, body, BODY_LIMIT).await?;
-    if r.name.is_none() && r.user_data.is_none() {
-        return Err(FaceApiError::bad_argument("Both 'name' and 'userData' are empty."));
-    }
-    if r.name.is_some() {
-        check_name(r.name.as_deref())?;
-    }
-    check_len("userData", r.user_data.as_deref(), 16_384)?;
+    r.validate()?;
     db(fs, move |s| s.update_person(kind, &id, pid, r.name.as_deref(), r.user_data.as_deref()))
         .await?
         .map_err(FaceApiError::in_path)?;
