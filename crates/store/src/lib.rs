@@ -211,6 +211,21 @@ pub struct Operation {
     pub message: Option<String>,
 }
 
+impl Operation {
+    /// A training operation starting now.
+    pub fn running() -> Self {
+        let ts = now();
+        Self {
+            id: Uuid::new_v4(),
+            status: Status::Running,
+            created: ts.clone(),
+            last_action: ts,
+            finished: None,
+            message: None,
+        }
+    }
+}
+
 /// What went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -745,15 +745,8 @@ impl FaceStore for PgStore {
         if t.status == Status::Running {
             return Err(StoreError::TrainingRunning(kind, id.to_string()));
         }
-        let ts = now();
-        let op = Operation {
-            id: Uuid::new_v4(),
-            status: Status::Running,
-            created: ts.clone(),
-            last_action: ts.clone(),
-            finished: None,
-            message: None,
-        };
+        let op = Operation::running();
+        let ts = op.created.clone();
         tx.execute(
             "UPDATE issc_collections SET train_status = 'running', train_created = $3, train_last_action = $3,
                  train_message = NULL WHERE kind = $1 AND id = $2",

@@ -118,8 +118,8 @@ pub(crate) fn routes(mut r: Router<AppStateRef>) -> Router<AppStateRef> {
                               q: Query<HashMap<String, String>>,
                               h: HeaderMap,
                               b: Body| {
-                            let Path((ver, id, person)) = p;
-                            add_face(kind, s, ver, id, Some(person), q, h, b)
+                            let Path((_, id, person)) = p;
+                            add_face(kind, s, id, Some(person), q, h, b)
                         },
                     ),
                 )
@@ -155,8 +155,8 @@ pub(crate) fn routes(mut r: Router<AppStateRef>) -> Router<AppStateRef> {
                               q: Query<HashMap<String, String>>,
                               h: HeaderMap,
                               b: Body| {
-                            let Path((ver, id)) = p;
-                            add_face(kind, s, ver, id, None, q, h, b)
+                            let Path((_, id)) = p;
+                            add_face(kind, s, id, None, q, h, b)
                         },
                     )
                     .get(
@@ -529,11 +529,9 @@ async fn delete_person(
     Ok(ok_empty())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn add_face(
     kind: Kind,
     State(state): State<AppStateRef>,
-    _ver: String,
     id: String,
     person: Option<String>,
     Query(q): Query<HashMap<String, String>>,

@@ -293,8 +293,9 @@ async fn similar_in_list(
     let query = q.embedding.to_vec();
     let (collection, count, hits) = db(fs, move |s| {
         let c = s.collection(kind, &list)?;
-        let n = s.face_count(kind, &list)?;
-        let hits = if n == 0 && kind == Kind::FaceList { Vec::new() } else { s.find_similar(kind, &list, &query, k)? };
+        // Only a (small) face list can be "not ready"; large ones answer NotTrained from the search itself.
+        let n = if kind == Kind::FaceList { s.face_count(kind, &list)? } else { usize::MAX };
+        let hits = if n == 0 { Vec::new() } else { s.find_similar(kind, &list, &query, k)? };
         Ok((c, n, hits))
     })
     .await?

@@ -171,10 +171,10 @@ async fn version_and_auth(State(state): State<AppStateRef>, req: Request, next: 
             .into_response();
         }
     }
-    if state.face.is_none() {
-        return face_state(&state).err().map(IntoResponse::into_response).unwrap_or_default();
+    match face_state(&state) {
+        Ok(_) => next.run(req).await,
+        Err(e) => e.into_response(),
     }
-    next.run(req).await
 }
 
 /// The `/face/{ver}/…` routes (answering 404 with a hint when the server has no store).
