@@ -7,7 +7,7 @@
 # of being shed), runs the load generator (crates/serve/examples/loadgen.rs) at concurrency 1, 8 and 32, runs the
 # same photos through the model in-process on 1 thread and on as many threads as the server has slots, and prints
 # requests/s, p50/p99 and the ratio (concurrency 1 against 1 thread; higher concurrency against all threads). With LONG=1 it then sends 10,000 more requests and reports the server's resident memory
-# before, at most and after. Results go to stdout as JSON lines and to target/bench-serve.jsonl.
+# before, at most and after, after each tenth of the requests, and its growth after the first tenth. Results go to stdout as JSON lines and to target/bench-serve.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model="${1:?usage: scripts/bench-serve.sh MODEL_DIR [PHOTOS_DIR] [REQUESTS]}"
@@ -49,5 +49,11 @@ for r in rows:
               f"p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, ratio {r['requests_per_second']/base:.2f}, "
               f"status {r['status']}, RSS KiB {r['rss_kib_before']} -> max {r['rss_kib_max']} -> {r['rss_kib_after']}")
         if r["requests"] >= 10000 and r.get("rss_kib_series"):
-            print("  RSS MiB after each tenth: " + ", ".join(f"{n}: {k/1024:.0f}" for n, k in r["rss_kib_series"]))
+            series = r["rss_kib_series"]
+            print("  RSS MiB after each tenth: " + ", ".join(f"{n}: {k/1024:.0f}" for n, k in series))
+            # Flat memory: what the server holds after the first tenth (its working set, warmed up) against what it
+            # holds at the end. A leak of a few KiB per request would show here as tens of MiB.
+            first, last = series[0][1], series[-1][1]
+            print(f"  RSS growth from the first tenth to the end: {(last - first) / 1024:+.1f} MiB "
+                  f"({(last - first) / first * 100:+.2f} %), {(last - first) * 1024 / max(1, series[-1][0] - series[0][0]):+.0f} B/request")
 PY
