@@ -95,9 +95,11 @@ serve model
 [[ "$(code "$base/healthz")" == 200 ]] || fail "/healthz"
 [[ "$(code "$base/readyz")" == 200 ]] || fail "/readyz: $(cat "$work/body")"
 ok "/healthz and /readyz answer 200"
-uid="$(ps -o uid= -C issc | tr -d ' ' | sort -u | tail -1)"
 if [[ "$engine" == buildah ]]; then
-    [[ "$uid" == 10001 ]] || fail "the server runs as uid '$uid', not 10001"
+    # The process that listens on the port (it shares this machine's process table).
+    pid="$(ss -ltnpH "sport = :$port" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)"
+    uid="$(ps -o uid= -p "${pid:-0}" | tr -d ' ')"
+    [[ "$uid" == 10001 ]] || fail "the server (pid ${pid:-?}) runs as uid '$uid', not 10001"
     ok "the server runs as uid 10001"
 else
     [[ "$("$engine" exec "$cid" id -u)" == 10001 ]] || fail "the server does not run as uid 10001"
