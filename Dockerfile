@@ -14,7 +14,7 @@ FROM rust:1.95-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends python3-pip && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# No line tables in the image (the binary drops from ~380 MB to ~50 MB); symbol names stay for backtraces.
+# No line tables in the image (the binary drops from ~380 MB to ~64 MB); symbol names stay for backtraces.
 RUN CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=debuginfo cargo build --release --locked -p issc \
  && scripts/fetch-onnxruntime.sh >/dev/null \
  && (cd models && sha256sum -c SHA256SUMS)
