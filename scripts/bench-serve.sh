@@ -6,8 +6,10 @@
 # Starts `issc serve` on an ephemeral port (ONNX Runtime, --max-queue 64 so that concurrency 32 queues instead
 # of being shed), runs the load generator (crates/serve/examples/loadgen.rs) at concurrency 1, 8 and 32, runs the
 # same photos through the model in-process on 1 thread and on as many threads as the server has slots, and prints
-# requests/s, p50/p99 and the ratio (concurrency 1 against 1 thread; higher concurrency against all threads). With LONG=1 it then sends 10,000 more requests and reports the server's resident memory
-# before, at most and after, after each tenth of the requests, and its growth after the first tenth. Results go to stdout as JSON lines and to target/bench-serve.jsonl.
+# requests/s, p50/p99 and the ratio (concurrency 1 against 1 thread; higher concurrency against all threads).
+# With LONG=1 it then sends 10,000 more requests and reports the server's resident memory before, at most, after,
+# after each tenth of the requests, and its growth after the first tenth (flat memory: a leak shows there).
+# Results go to stdout as JSON lines and to target/bench-serve.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model="${1:?usage: scripts/bench-serve.sh MODEL_DIR [PHOTOS_DIR] [REQUESTS]}"

@@ -291,17 +291,17 @@ async fn similar_in_list(
 ) -> Result<Vec<Value>, FaceApiError> {
     let list = collection_id(list, kind)?;
     let query = q.embedding.to_vec();
-    let (collection, count, hits) = db(fs, move |s| {
+    let (collection, empty, hits) = db(fs, move |s| {
         let c = s.collection(kind, &list)?;
         // Only a (small) face list can be "not ready"; large ones answer NotTrained from the search itself.
-        let n = if kind == Kind::FaceList { s.face_count(kind, &list)? } else { usize::MAX };
-        let hits = if n == 0 { Vec::new() } else { s.find_similar(kind, &list, &query, k)? };
-        Ok((c, n, hits))
+        let empty = kind == Kind::FaceList && s.face_count(kind, &list)? == 0;
+        let hits = if empty { Vec::new() } else { s.find_similar(kind, &list, &query, k)? };
+        Ok((c, empty, hits))
     })
     .await?
     .map_err(FaceApiError::in_body)?;
     check_model(q, &collection.recognition_model)?;
-    if count == 0 && kind == Kind::FaceList {
+    if empty {
         return Err(FaceApiError::new(StatusCode::BAD_REQUEST, "FaceListNotReady", "Face list is empty."));
     }
     Ok(hits
