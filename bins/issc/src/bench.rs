@@ -23,6 +23,10 @@ struct Acc {
     faces: usize,
     photos: usize,
     failed: usize,
+    reduced: usize,
+    full_decodes: usize,
+    aligned_reduced: usize,
+    aligned_full: usize,
 }
 
 impl Acc {
@@ -34,6 +38,10 @@ impl Acc {
         self.faces += o.faces;
         self.photos += o.photos;
         self.failed += o.failed;
+        self.reduced += o.reduced;
+        self.full_decodes += o.full_decodes;
+        self.aligned_reduced += o.aligned_reduced;
+        self.aligned_full += o.aligned_full;
         self
     }
 }
@@ -80,7 +88,7 @@ pub fn run(ctx: &Context, args: BenchArgs) -> anyhow::Result<ExitCode> {
                 .map(|p| {
                     let mut a = Acc { photos: 1, ..Acc::default() };
                     let t = Instant::now();
-                    let img = match issc_core::load_image(p, &ctx.load) {
+                    let photo = match pipeline.load(p, &ctx.load) {
                         Ok(i) => i,
                         Err(_) => {
                             a.failed = 1;
@@ -88,12 +96,17 @@ pub fn run(ctx: &Context, args: BenchArgs) -> anyhow::Result<ExitCode> {
                         }
                     };
                     a.decode = t.elapsed();
-                    match pipeline.analyze_timed(&img.rgb) {
-                        Ok((faces, times)) => {
+                    match pipeline.analyze_photo(&photo) {
+                        Ok((faces, times, path)) => {
                             a.faces = faces.len();
+                            a.decode += times.decode_full;
                             a.detect = times.detect;
                             a.align = times.align;
                             a.embed = times.embed;
+                            a.reduced = usize::from(photo.is_reduced());
+                            a.full_decodes = usize::from(photo.is_reduced() && path.full_decoded);
+                            a.aligned_reduced = path.aligned_reduced;
+                            a.aligned_full = path.aligned_full;
                         }
                         Err(_) => a.failed = 1,
                     }
@@ -114,8 +127,21 @@ pub fn run(ctx: &Context, args: BenchArgs) -> anyhow::Result<ExitCode> {
     let total = measured.iter().fold(Acc::default(), |a, (b, _)| a.add(*b));
     let wall: Duration = measured.iter().map(|(_, w)| *w).sum();
     let n = total.photos;
+    let per_pass = |v: usize| v / measured.len().max(1);
     let report = json!({
         "engine": engine.kind.to_string(),
+        "mode": pipeline.mode().as_str(),
+        "embedder": match pipeline.mode() {
+            issc_detect::PipelineMode::Reference => issc_detect::models::SFACE_DEQUANT.file,
+            _ => issc_detect::models::SFACE_FAST.file,
+        },
+        "decode": {
+            "jpeg_scale_to_long_side": pipeline.decode_side(),
+            "photos_decoded_reduced": per_pass(total.reduced),
+            "photos_also_decoded_full": per_pass(total.full_decodes),
+            "faces_aligned_from_reduced": per_pass(total.aligned_reduced),
+            "faces_aligned_from_full": per_pass(total.aligned_full),
+        },
         "detector": pipeline.detector().name(),
         "threads": threads,
         "photos": files.len(),
@@ -137,8 +163,9 @@ pub fn run(ctx: &Context, args: BenchArgs) -> anyhow::Result<ExitCode> {
         println!("{report}");
     } else {
         println!(
-            "engine {} · detector {} · {} threads · {} photos × {} pass(es), {} faces/pass",
+            "engine {} · mode {} · detector {} · {} threads · {} photos × {} pass(es), {} faces/pass",
             report["engine"].as_str().unwrap_or_default(),
+            report["mode"].as_str().unwrap_or_default(),
             report["detector"].as_str().unwrap_or_default(),
             threads,
             files.len(),
@@ -158,6 +185,17 @@ pub fn run(ctx: &Context, args: BenchArgs) -> anyhow::Result<ExitCode> {
             ms(total.embed, n)
         );
         println!("ms per face: align {:.3} · embed {:.2}", ms(total.align, total.faces), ms(total.embed, total.faces));
+        println!(
+            "decode path: {} of {} photos decoded reduced (JPEG DCT scaling to a long side >= {}), {} also at full \
+             size; faces aligned from reduced {} / full {}; embedder {}",
+            per_pass(total.reduced),
+            files.len(),
+            pipeline.decode_side().map_or_else(|| "-".to_string(), |s| s.to_string()),
+            per_pass(total.full_decodes),
+            per_pass(total.aligned_reduced),
+            per_pass(total.aligned_full),
+            report["embedder"].as_str().unwrap_or_default()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use issc_core::LoadOptions;
-use issc_detect::{DetectorConfig, DetectorKind, EngineChoice, EngineInfo, FacePipeline, ModelDir};
+use issc_detect::{DetectorConfig, DetectorKind, EngineChoice, EngineInfo, FacePipeline, ModelDir, PipelineMode};
 
 const ABOUT: &str = "isshesarahconnor: who is in this photo? Face detection, alignment, crops and embeddings, offline.";
 
@@ -38,6 +38,18 @@ pub struct Cli {
         help_heading = "Global options"
     )]
     pub engine: EngineArg,
+
+    /// Reference mode: OpenCV's pipeline bit for bit (full-size decode, the original SFace graph), for parity
+    /// checks; slower. The default runs SFace's equivalent fast graph (embeddings equal to cosine >= 0.99999).
+    #[arg(long, global = true, env = "ISSC_REFERENCE", help_heading = "Global options")]
+    pub reference: bool,
+
+    /// Decode JPEGs at the smallest DCT-domain scale the detector needs (1/2 .. 1/8: a 4000-px photo several times
+    /// faster), aligning faces from that image when they are large enough there. Off by default: boxes then move
+    /// by up to a few percent of the face and small faces' embeddings change (docs/benchmarks.md). Ignored with
+    /// --reference.
+    #[arg(long, global = true, env = "ISSC_SHRINK_ON_LOAD", help_heading = "Global options")]
+    pub shrink_on_load: bool,
 
     /// Refuse images with more pixels than this (decompression-bomb guard), in megapixels.
     #[arg(long, global = true, value_name = "MP", default_value_t = 64.0, help_heading = "Global options")]
@@ -397,6 +409,8 @@ pub struct Context {
     models_flag: Option<PathBuf>,
     models: std::sync::OnceLock<ModelDir>,
     pub load: LoadOptions,
+    pub mode: PipelineMode,
+    pub shrink_on_load: bool,
 }
 
 impl Context {
@@ -410,7 +424,14 @@ impl Context {
             anyhow::bail!("--max-megapixels must be > 0");
         }
         let load = LoadOptions { max_pixels: (cli.max_megapixels * 1e6) as u64, ..LoadOptions::default() };
-        Ok(Self { engine_choice, models_flag: cli.models.clone(), models: std::sync::OnceLock::new(), load })
+        Ok(Self {
+            engine_choice,
+            models_flag: cli.models.clone(),
+            models: std::sync::OnceLock::new(),
+            load,
+            mode: if cli.reference { PipelineMode::Reference } else { PipelineMode::Fast },
+            shrink_on_load: cli.shrink_on_load,
+        })
     }
 
     /// The inference engine, started on first use (commands without models never start one).
@@ -438,7 +459,8 @@ impl Context {
         }
         self.engine()?;
         let models = self.models()?;
-        FacePipeline::new(models, det.kind(), det.config(min_face), embed)
+        FacePipeline::with_mode(models, det.kind(), det.config(min_face), embed, self.mode)
+            .map(|p| p.with_shrink_on_load(self.shrink_on_load))
             .with_context(|| format!("cannot load the face models from {}", models.path().display()))
     }
 }

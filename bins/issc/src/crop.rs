@@ -289,8 +289,8 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
     };
 
     let process = |job: &Job| -> anyhow::Result<Vec<CropEntry>> {
-        let img = match issc_core::load_image(&job.path, &ctx.load) {
-            Ok(img) => img,
+        let photo = match pipeline.load(&job.path, &ctx.load) {
+            Ok(photo) => photo,
             Err(e) => {
                 return Ok(vec![CropEntry {
                     status: "error".into(),
@@ -300,8 +300,8 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
                 }]);
             }
         };
-        let (w, h) = (img.width(), img.height());
-        let faces = match pipeline.detect(&img.rgb) {
+        let (w, h) = photo.full_size();
+        let faces = match pipeline.detect_photo(&photo) {
             Ok(f) => f,
             Err(e) => {
                 return Ok(vec![CropEntry {
@@ -319,11 +319,29 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
         let mut entries = Vec::new();
         for (n, face) in faces.iter().enumerate() {
             let crop = match args.mode {
-                CropMode::Aligned => match issc_detect::align_face(&img.rgb, &face.landmarks, args.size) {
-                    Some(c) => c,
-                    None => continue,
+                CropMode::Aligned => match issc_detect::align_from_photo(&photo, &face.landmarks, args.size) {
+                    Ok((Some(c), _)) => c,
+                    Ok((None, _)) => continue,
+                    Err(e) => {
+                        return Ok(vec![CropEntry {
+                            status: "error".into(),
+                            reason: Some("decode".into()),
+                            error: Some(format!("{}: {e}", job.source)),
+                            ..base(job)
+                        }]);
+                    }
                 },
-                CropMode::Margin => issc_detect::margin_crop(&img.rgb, &face.bbox, args.margin, args.size),
+                CropMode::Margin => match photo.full() {
+                    Ok(full) => issc_detect::margin_crop(full, &face.bbox, args.margin, args.size),
+                    Err(e) => {
+                        return Ok(vec![CropEntry {
+                            status: "error".into(),
+                            reason: Some(e.kind().into()),
+                            error: Some(e.to_string()),
+                            ..base(job)
+                        }]);
+                    }
+                },
             };
             let rel = dir_rel.join(format!("{}_{n}.png", job.stem));
             let png = encode_png(&crop)?;

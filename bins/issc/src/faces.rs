@@ -24,16 +24,21 @@ struct PhotoResult {
 fn analyze_path(ctx: &Context, pipeline: &FacePipeline, path: &Path, embed: bool) -> PhotoResult {
     let name = path.display().to_string();
     let outcome = (|| {
-        let img = issc_core::load_image(path, &ctx.load).map_err(|e| e.to_string())?;
+        let photo = pipeline.load(path, &ctx.load).map_err(|e| e.to_string())?;
         let faces = if embed {
-            pipeline.analyze(&img.rgb)
+            pipeline.analyze_photo(&photo).map(|(faces, _, _)| faces)
+        } else if photo.is_reduced() {
+            pipeline
+                .detect_photo(&photo)
+                .map(|f| f.into_iter().map(|face| AnalyzedFace { face, embedding: None, detector_id: None }).collect())
         } else {
-            pipeline.detector().detect_with_ids(&img.rgb).map(|f| {
+            pipeline.detector().detect_with_ids(&photo.view().rgb).map(|f| {
                 f.into_iter().map(|(face, detector_id)| AnalyzedFace { face, embedding: None, detector_id }).collect()
             })
         }
         .map_err(|e| format!("{name}: {e}"))?;
-        Ok((img.width(), img.height(), faces))
+        let (width, height) = photo.full_size();
+        Ok((width, height, faces))
     })();
     PhotoResult { path: name, outcome }
 }
@@ -125,8 +130,8 @@ pub fn detect(ctx: &Context, args: FacesArgs, embed: bool) -> anyhow::Result<Exi
 }
 
 fn largest_embedding(ctx: &Context, pipeline: &FacePipeline, path: &Path) -> anyhow::Result<Embedding> {
-    let img = issc_core::load_image(path, &ctx.load)?;
-    let faces = pipeline.detect(&img.rgb).with_context(|| format!("{}: detection failed", path.display()))?;
+    let photo = pipeline.load(path, &ctx.load)?;
+    let faces = pipeline.detect_photo(&photo).with_context(|| format!("{}: detection failed", path.display()))?;
     let Some(i) = issc_core::Face::largest(&faces) else {
         bail!(
             "{}: no face found (score threshold {}); try a photo where the face is visible and at least ~20 px, \
@@ -136,8 +141,9 @@ fn largest_embedding(ctx: &Context, pipeline: &FacePipeline, path: &Path) -> any
         );
     };
     let embedder = pipeline.embedder().context("pipeline has no embedder")?;
-    let aligned = issc_detect::align_face(&img.rgb, &faces[i].landmarks, embedder.input_size())
-        .with_context(|| format!("{}: the face's landmarks are degenerate; cannot align it", path.display()))?;
+    let (aligned, _) = issc_detect::align_from_photo(&photo, &faces[i].landmarks, embedder.input_size())?;
+    let aligned =
+        aligned.with_context(|| format!("{}: the face's landmarks are degenerate; cannot align it", path.display()))?;
     Ok(embedder.embed(&aligned)?)
 }
 

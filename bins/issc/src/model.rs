@@ -121,10 +121,11 @@ pub fn predict(ctx: &Context, args: PredictArgs) -> anyhow::Result<ExitCode> {
             .par_iter()
             .map(|p| {
                 let name = p.display().to_string();
-                let r = issc_core::load_image(p, &ctx.load).map_err(|e| e.to_string()).and_then(|img| {
+                let side = pipeline.decode_side();
+                let r = issc_core::Photo::load(p, &ctx.load, side).map_err(|e| e.to_string()).and_then(|photo| {
                     predictor
-                        .predict(detector, &img.rgb, args.top_k)
-                        .map(|faces| (img.width(), img.height(), faces))
+                        .predict_photo(detector, &photo, args.top_k)
+                        .map(|faces| (photo.full_size().0, photo.full_size().1, faces))
                         .map_err(|e| format!("{name}: {e}"))
                 });
                 (name, r)

@@ -37,10 +37,15 @@ pub struct ServeArgs {
     /// Photos analysed at once [default: number of cores].
     #[arg(long, value_name = "N")]
     pub max_concurrency: Option<usize>,
-    /// Requests allowed to wait for a free slot; beyond that the server answers 503 with Retry-After
-    /// [default: 4 x max-concurrency].
+    /// Most requests waiting for a free slot, a memory bound (each holds its photo); beyond that the server
+    /// answers 503 with Retry-After [default: 32 x max-concurrency].
     #[arg(long, value_name = "N")]
     pub max_queue: Option<usize>,
+    /// Longest expected wait a request is admitted with, in seconds: the requests ahead of it x the recent time
+    /// per photo / slots. Beyond it the server answers 503 at once (before reading the photo) with Retry-After set
+    /// to that wait [default: half of --timeout].
+    #[arg(long, value_name = "S")]
+    pub max_wait: Option<f64>,
     /// Time limit per request, queueing included, in seconds.
     #[arg(long, value_name = "S", default_value_t = 30)]
     pub timeout: u64,
@@ -66,6 +71,7 @@ impl ServeArgs {
             max_body_mb: 10,
             max_concurrency: None,
             max_queue: None,
+            max_wait: None,
             timeout: 30,
             url_allow: vec![],
             url_allow_loopback: false,
@@ -132,8 +138,14 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let cfg = ServeConfig {
         max_body_bytes: args.max_body_mb.saturating_mul(1024 * 1024),
         max_concurrency,
-        max_queue: args.max_queue.unwrap_or(4 * max_concurrency),
+        max_queue: args.max_queue.unwrap_or(32 * max_concurrency),
+        max_wait: match args.max_wait {
+            Some(s) if s.is_finite() && s >= 0.0 => Duration::from_secs_f64(s.min(args.timeout as f64)),
+            Some(s) => anyhow::bail!("--max-wait {s}: must be a number of seconds >= 0"),
+            None => Duration::from_secs(args.timeout.max(1)) / 2,
+        },
         request_timeout: Duration::from_secs(args.timeout.max(1)),
+        shrink_on_load: ctx.shrink_on_load,
         api_keys: api_keys(),
         load: ctx.load,
         url_fetch: UrlFetch {
@@ -195,7 +207,8 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         println!("listening on http://{local}");
         std::io::stdout().flush()?;
         eprintln!(
-            "issc serve: http://{local}/ · {} · {} · {} API key(s) · {} slots + {} queued · body ≤ {} MiB",
+            "issc serve: http://{local}/ · {} · {} · {} API key(s) · {} slots + up to {} queued (expected wait ≤ {:.1} s) \
+             · body ≤ {} MiB · {} mode{}",
             if args.model.is_some() { "model loaded" } else { "no model" },
             match &args.store {
                 Some(d) => format!("Face API on /face/v1.2 (store {})", issc_store::redact_url(&d.to_string_lossy())),
@@ -204,7 +217,10 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
             keys,
             cfg.max_concurrency,
             cfg.max_queue,
-            args.max_body_mb
+            cfg.max_wait.as_secs_f64(),
+            args.max_body_mb,
+            ctx.mode,
+            if cfg.shrink_on_load { ", shrink-on-load" } else { "" }
         );
         let router = issc_serve::router_with_face_api(cfg, model, missing, face_api);
         issc_serve::serve(listener, router, shutdown_signal()).await?;

@@ -185,6 +185,25 @@ pub fn load_image(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<DecodedI
 
 /// Decode an image from memory. `name` is used in error messages (a path, a URL, `"<upload>"`).
 pub fn decode_image(bytes: &[u8], name: &str, opts: &LoadOptions) -> Result<DecodedImage, ImageError> {
+    decode_scaled(bytes, name, opts, None).map(|(img, _)| img)
+}
+
+/// The JPEG DCT-domain scale (`n`/8, libjpeg's `scale_num`) that gives the smallest image whose long side is still
+/// at least `min_long_side`: 8 (full size) when none smaller does.
+fn jpeg_scale_num(width: u32, height: u32, min_long_side: u32) -> u8 {
+    let long = u64::from(width.max(height));
+    (1..8u8).find(|&n| (long * u64::from(n)).div_ceil(8) >= u64::from(min_long_side)).unwrap_or(8)
+}
+
+/// [`decode_image`], but a JPEG is decoded at a reduced scale (n/8, in the DCT domain: libjpeg's `scale_num`, as
+/// libvips' shrink-on-load and Pillow's draft mode do) when its long side stays at least `min_long_side`. Returns
+/// the image and the factor from its pixels to the full-size image's (`8/n`; 1 when decoded at full size).
+fn decode_scaled(
+    bytes: &[u8],
+    name: &str,
+    opts: &LoadOptions,
+    min_long_side: Option<u32>,
+) -> Result<(DecodedImage, f32), ImageError> {
     let name = name.to_string();
     if bytes.is_empty() {
         return Err(ImageError::Empty { name });
@@ -228,15 +247,17 @@ pub fn decode_image(bytes: &[u8], name: &str, opts: &LoadOptions) -> Result<Deco
     //    reference pipeline and most face models were built with); CMYK/YCCK JPEGs and other formats through
     //    the `image` crate, with allocation limits as a second guard.
     if format == ImageFormat::Jpeg {
-        match decode_jpeg_libjpeg(bytes) {
+        let scale_num = min_long_side.map_or(8, |side| jpeg_scale_num(width, height, side));
+        match decode_jpeg_libjpeg(bytes, scale_num) {
             Ok(Some((mut img, source_color, orientation))) => {
                 img.apply_orientation(orientation);
-                return Ok(DecodedImage {
-                    rgb: img.to_rgb8(),
+                let image = DecodedImage {
+                    rgb: img.into_rgb8(),
                     format,
                     source_color,
                     orientation: orientation_to_exif(orientation),
-                });
+                };
+                return Ok((image, 8.0 / f32::from(scale_num)));
             }
             Ok(None) => {} // CMYK / YCCK: the `image` crate converts those (below)
             Err(reason) => return Err(corrupt(reason)),
@@ -260,7 +281,7 @@ pub fn decode_image(bytes: &[u8], name: &str, opts: &LoadOptions) -> Result<Deco
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),
     };
-    Ok(DecodedImage { rgb, format, source_color, orientation: orientation_to_exif(orientation) })
+    Ok((DecodedImage { rgb, format, source_color, orientation: orientation_to_exif(orientation) }, 1.0))
 }
 
 /// Decode a JPEG with libjpeg (ISLOW IDCT, fancy upsampling: the library defaults OpenCV uses). `Ok(None)` for
@@ -268,9 +289,12 @@ pub fn decode_image(bytes: &[u8], name: &str, opts: &LoadOptions) -> Result<Deco
 /// panic hook); they are caught here and returned as the reason.
 type LibjpegOutput = Option<(DynamicImage, ExtendedColorType, Orientation)>;
 
-fn decode_jpeg_libjpeg(bytes: &[u8]) -> Result<LibjpegOutput, String> {
+fn decode_jpeg_libjpeg(bytes: &[u8], scale_num: u8) -> Result<LibjpegOutput, String> {
     let result = std::panic::catch_unwind(|| -> std::io::Result<LibjpegOutput> {
-        let d = mozjpeg::Decompress::with_markers(&[mozjpeg::Marker::APP(1)]).from_mem(bytes)?;
+        let mut d = mozjpeg::Decompress::with_markers(&[mozjpeg::Marker::APP(1)]).from_mem(bytes)?;
+        if scale_num < 8 {
+            d.scale(scale_num.max(1));
+        }
         let color = match d.color_space() {
             mozjpeg::ColorSpace::JCS_CMYK | mozjpeg::ColorSpace::JCS_YCCK => return Ok(None),
             mozjpeg::ColorSpace::JCS_GRAYSCALE => ExtendedColorType::L8,
@@ -367,5 +391,110 @@ fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
                 break;
             }
         }
+    }
+}
+
+/// A photo decoded for face analysis: a JPEG at the smallest DCT-domain scale whose long side still reaches what the
+/// detector needs (a 4000-px photo is decoded at 1000 px for a 640-px detector, several times faster), with the
+/// full-size pixels decoded from the same bytes only when something asks for them (a face too small to align
+/// well from the reduced image). Other formats, and [`Photo::decode`] without a side, decode at full size.
+pub struct Photo {
+    bytes: Vec<u8>,
+    name: String,
+    opts: LoadOptions,
+    view: DecodedImage,
+    scale: f32,
+    full_size: (u32, u32),
+    full: std::sync::OnceLock<RgbImage>,
+}
+
+impl fmt::Debug for Photo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Photo").field("name", &self.name).field("view", &self.view).field("scale", &self.scale).finish()
+    }
+}
+
+impl Photo {
+    /// Decode `bytes` (see [`decode_image`] for the checks). With `min_long_side`, a JPEG is decoded at the
+    /// smallest scale n/8 whose long side is at least that many pixels; `None` decodes at full size.
+    pub fn decode(
+        bytes: Vec<u8>,
+        name: &str,
+        opts: &LoadOptions,
+        min_long_side: Option<u32>,
+    ) -> Result<Self, ImageError> {
+        let (view, scale) = decode_scaled(&bytes, name, opts, min_long_side)?;
+        let full_size = if scale > 1.0 {
+            // The header's size, upright (EXIF orientations 5-8 swap the sides).
+            let (w, h) = ImageReader::with_format(Cursor::new(&bytes), view.format).into_dimensions().map_err(|e| {
+                ImageError::Corrupt { name: name.to_string(), format: view.format, reason: e.to_string() }
+            })?;
+            if view.orientation >= 5 { (h, w) } else { (w, h) }
+        } else {
+            view.rgb.dimensions()
+        };
+        Ok(Self {
+            bytes,
+            name: name.to_string(),
+            opts: *opts,
+            view,
+            scale,
+            full_size,
+            full: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Read and decode a file (see [`Photo::decode`] and [`load_image`]).
+    pub fn load(path: impl AsRef<Path>, opts: &LoadOptions, min_long_side: Option<u32>) -> Result<Self, ImageError> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let meta = std::fs::metadata(path).map_err(|source| ImageError::Io { name: name.clone(), source })?;
+        if meta.len() > opts.max_bytes {
+            return Err(ImageError::TooManyBytes { name, bytes: meta.len(), limit: opts.max_bytes });
+        }
+        let bytes = std::fs::read(path).map_err(|source| ImageError::Io { name: name.clone(), source })?;
+        Self::decode(bytes, &name, opts, min_long_side)
+    }
+
+    /// The decoded image: upright, RGB, possibly reduced (see [`scale`](Self::scale)).
+    pub fn view(&self) -> &DecodedImage {
+        &self.view
+    }
+
+    /// Full-size pixels per pixel of [`view`](Self::view): `8/n` for a JPEG decoded at n/8, 1 at full size.
+    pub fn scale(&self) -> f32 {
+        self.scale
+    }
+
+    /// Width and height of the full-size photo, upright.
+    pub fn full_size(&self) -> (u32, u32) {
+        self.full_size
+    }
+
+    /// Whether [`view`](Self::view) is smaller than the photo.
+    pub fn is_reduced(&self) -> bool {
+        self.scale > 1.0
+    }
+
+    /// The name used in messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The photo at full size, decoded on first use (the view itself when it is full size).
+    pub fn full(&self) -> Result<&RgbImage, ImageError> {
+        if !self.is_reduced() {
+            return Ok(&self.view.rgb);
+        }
+        if let Some(img) = self.full.get() {
+            return Ok(img);
+        }
+        let img = decode_image(&self.bytes, &self.name, &self.opts)?.rgb;
+        Ok(self.full.get_or_init(|| img))
+    }
+
+    /// Whether the full-size pixels have been decoded (by [`full`](Self::full)).
+    pub fn full_decoded(&self) -> bool {
+        !self.is_reduced() || self.full.get().is_some()
     }
 }

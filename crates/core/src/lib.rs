@@ -8,7 +8,9 @@ mod image_io;
 pub use embedding::{Embedding, EmbeddingError};
 pub use fsutil::{write_atomic, write_atomic_with};
 pub use geometry::{BBox, Face, Landmarks5};
-pub use image_io::{DEFAULT_MAX_PIXELS, DecodedImage, ImageError, LoadOptions, decode_image, load_image, sniff_format};
+pub use image_io::{
+    DEFAULT_MAX_PIXELS, DecodedImage, ImageError, LoadOptions, Photo, decode_image, load_image, sniff_format,
+};
 
 /// Re-export of the `image` crate version this crate is built against, so callers use the same types.
 pub use image;

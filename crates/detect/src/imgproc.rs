@@ -25,24 +25,24 @@ pub fn resize_bilinear(src: &RgbImage, dw: u32, dh: u32) -> RgbImage {
     let ytab = linear_taps(sh, dh);
     let srcb = src.as_raw();
     let row_len = sw as usize * 3;
-    // Horizontal pass for the rows we need, cached per source row.
-    let hresize = |sy: usize, out: &mut Vec<i32>| {
-        out.clear();
+    let out_row_len = dw as usize * 3;
+    // Horizontal pass for the rows we need, cached per source row (two rows live at a time).
+    let hresize = |sy: usize, out: &mut [i32]| {
         let row = &srcb[sy * row_len..(sy + 1) * row_len];
-        for &(sx, a0, a1) in &xtab {
+        for (o, &(sx, a0, a1)) in out.chunks_exact_mut(3).zip(&xtab) {
             let i0 = sx * 3;
             let i1 = if a1 != 0 { i0 + 3 } else { i0 };
-            for c in 0..3 {
-                out.push(i32::from(row[i0 + c]) * a0 + i32::from(row[i1 + c]) * a1);
-            }
+            let (p0, p1) = (&row[i0..i0 + 3], &row[i1..i1 + 3]);
+            o[0] = i32::from(p0[0]) * a0 + i32::from(p1[0]) * a1;
+            o[1] = i32::from(p0[1]) * a0 + i32::from(p1[1]) * a1;
+            o[2] = i32::from(p0[2]) * a0 + i32::from(p1[2]) * a1;
         }
     };
     let mut dst = RgbImage::new(dw, dh);
-    let (mut r0, mut r1) = (Vec::new(), Vec::new());
+    let (mut r0, mut r1) = (vec![0i32; out_row_len], vec![0i32; out_row_len]);
     let (mut k0, mut k1) = (usize::MAX, usize::MAX);
-    let out_row_len = dw as usize * 3;
     let dstb: &mut [u8] = &mut dst;
-    for (dy, &(sy, b0, b1)) in ytab.iter().enumerate() {
+    for (out, &(sy, b0, b1)) in dstb.chunks_exact_mut(out_row_len).zip(&ytab) {
         let sy1 = if b1 != 0 { sy + 1 } else { sy };
         if k0 != sy {
             if k1 == sy {
@@ -57,11 +57,11 @@ pub fn resize_bilinear(src: &RgbImage, dw: u32, dh: u32) -> RgbImage {
             hresize(sy1, &mut r1);
             k1 = sy1;
         }
-        let out = &mut dstb[dy * out_row_len..(dy + 1) * out_row_len];
-        for (i, o) in out.iter_mut().enumerate() {
-            // OpenCV's SIMD path (VResizeLinearVec_32s8u): (((b0*(S0>>4))>>16) + ((b1*(S1>>4))>>16) + 2) >> 2
-            let s0 = (r0[i] >> 4).clamp(i32::from(i16::MIN), i32::from(i16::MAX));
-            let s1 = (r1[i] >> 4).clamp(i32::from(i16::MIN), i32::from(i16::MAX));
+        // OpenCV's SIMD path (VResizeLinearVec_32s8u): (((b0*(S0>>4))>>16) + ((b1*(S1>>4))>>16) + 2) >> 2.
+        // Written over zipped slices so the compiler vectorises it.
+        for ((o, &a), &b) in out.iter_mut().zip(&r0).zip(&r1) {
+            let s0 = (a >> 4).clamp(i32::from(i16::MIN), i32::from(i16::MAX));
+            let s1 = (b >> 4).clamp(i32::from(i16::MIN), i32::from(i16::MAX));
             let v = (((b0 * s0) >> 16) + ((b1 * s1) >> 16) + 2) >> 2;
             *o = v.clamp(0, 255) as u8;
         }
@@ -89,11 +89,21 @@ pub fn shrink_to_max_side(img: &RgbImage, max_side: u32) -> (std::borrow::Cow<'_
 pub fn bgr_planes(src: &RgbImage, pw: usize, ph: usize, mean_bgr: [f32; 3]) -> Vec<f32> {
     let plane = pw * ph;
     let mut data = vec![0f32; 3 * plane];
-    for (x, y, p) in src.enumerate_pixels() {
-        let i = y as usize * pw + x as usize;
-        data[i] = f32::from(p.0[2]) - mean_bgr[0];
-        data[plane + i] = f32::from(p.0[1]) - mean_bgr[1];
-        data[2 * plane + i] = f32::from(p.0[0]) - mean_bgr[2];
+    let w = src.width() as usize;
+    if w == 0 || pw < w || ph < src.height() as usize {
+        return data;
+    }
+    let (b, rest) = data.split_at_mut(plane);
+    let (g, r) = rest.split_at_mut(plane);
+    for (y, row) in src.as_raw().chunks_exact(w * 3).enumerate() {
+        let span = y * pw..y * pw + w;
+        for (((px, b), g), r) in
+            row.chunks_exact(3).zip(&mut b[span.clone()]).zip(&mut g[span.clone()]).zip(&mut r[span])
+        {
+            *b = f32::from(px[2]) - mean_bgr[0];
+            *g = f32::from(px[1]) - mean_bgr[1];
+            *r = f32::from(px[0]) - mean_bgr[2];
+        }
     }
     data
 }
@@ -215,6 +225,16 @@ pub fn warp_affine(src: &RgbImage, m: &Affine, w: u32, h: u32) -> RgbImage {
         }
     }
     dst
+}
+
+/// How much [`align_face`] enlarges the face: the similarity transform's scale from the image's pixels to the
+/// aligned crop's (above 1: the crop has more pixels than the face in `src`). `None` when the landmarks are
+/// degenerate.
+pub fn align_scale(landmarks: &Landmarks5, size: u32) -> Option<f64> {
+    let k = f64::from(size) / 112.0;
+    let template = ARCFACE_112.map(|[x, y]| [x * k, y * k]);
+    let m = similarity_transform(&landmarks.to_f64(), &template)?;
+    Some(m[0][0].hypot(m[1][0]))
 }
 
 /// The face aligned to the ArcFace template and warped to `size`×`size` (112 for SFace). For other sizes the

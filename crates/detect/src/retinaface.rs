@@ -62,6 +62,22 @@ impl Detector for RetinaFace {
     }
 
     fn detect(&self, img: &RgbImage) -> Result<Vec<Face>, DetectError> {
+        self.detect_min_face(img, self.config.min_face)
+    }
+
+    fn accepts_reduced(&self) -> bool {
+        true
+    }
+
+    fn detect_reduced(&self, img: &RgbImage, scale: f32) -> Result<Vec<Face>, DetectError> {
+        let faces = self.detect_min_face(img, self.config.min_face / scale)?;
+        Ok(faces.into_iter().map(|f| crate::to_full_size(&f, scale)).collect())
+    }
+}
+
+impl RetinaFace {
+    /// Detection with `min_face` in `img`'s pixels.
+    fn detect_min_face(&self, img: &RgbImage, min_face: f32) -> Result<Vec<Face>, DetectError> {
         let (src, scale) = imgproc::shrink_to_max_side(img, self.config.max_side);
         let (nw, nh) = src.dimensions();
         let (pw, ph) = (nw as usize, nh as usize);
@@ -98,7 +114,7 @@ impl Detector for RetinaFace {
                 landmarks: Landmarks5(lm),
             });
         }
-        Ok(nms::finish(faces, &self.config, scale))
+        Ok(nms::finish(faces, &DetectorConfig { min_face, ..self.config }, scale))
     }
 }
 

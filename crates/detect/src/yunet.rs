@@ -64,6 +64,22 @@ impl Detector for YuNet {
     }
 
     fn detect(&self, img: &RgbImage) -> Result<Vec<Face>, DetectError> {
+        self.detect_min_face(img, self.config.min_face)
+    }
+
+    fn accepts_reduced(&self) -> bool {
+        true
+    }
+
+    fn detect_reduced(&self, img: &RgbImage, scale: f32) -> Result<Vec<Face>, DetectError> {
+        let faces = self.detect_min_face(img, self.config.min_face / scale)?;
+        Ok(faces.into_iter().map(|f| crate::to_full_size(&f, scale)).collect())
+    }
+}
+
+impl YuNet {
+    /// Detection with `min_face` in `img`'s pixels.
+    fn detect_min_face(&self, img: &RgbImage, min_face: f32) -> Result<Vec<Face>, DetectError> {
         let blob = yunet_blob(img, self.config.max_side);
         let outs = self.runner.run(&[1, 3, blob.height, blob.width], &blob.data)?;
         let mut boxes = Vec::new();
@@ -102,6 +118,6 @@ impl Detector for YuNet {
                 });
             }
         }
-        Ok(nms::finish(boxes, &self.config, blob.scale))
+        Ok(nms::finish(boxes, &DetectorConfig { min_face, ..self.config }, blob.scale))
     }
 }

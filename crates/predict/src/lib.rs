@@ -266,4 +266,26 @@ impl Predictor {
         let labels = self.classify(&aligned, top_k)?;
         Ok(kept.into_iter().zip(labels).map(|(face, label)| PredictedFace { face, label }).collect())
     }
+
+    /// [`predict`](Self::predict) on a photo decoded by [`issc_core::Photo`] (a JPEG possibly at reduced scale):
+    /// faces are found on the reduced image and aligned from it when large enough there, else from the full-size
+    /// photo ([`issc_detect::align_from_photo`]); boxes and landmarks are in the photo's full-size pixels.
+    pub fn predict_photo(
+        &self,
+        detector: &dyn Detector,
+        photo: &issc_core::Photo,
+        top_k: usize,
+    ) -> Result<Vec<PredictedFace>, PredictError> {
+        let faces = issc_detect::detect_photo(detector, photo)?;
+        let mut kept = Vec::with_capacity(faces.len());
+        let mut aligned = Vec::with_capacity(faces.len());
+        for face in faces {
+            if let (Some(a), _) = issc_detect::align_from_photo(photo, &face.landmarks, self.input_size())? {
+                aligned.push(a);
+                kept.push(face);
+            }
+        }
+        let labels = self.classify(&aligned, top_k)?;
+        Ok(kept.into_iter().zip(labels).map(|(face, label)| PredictedFace { face, label }).collect())
+    }
 }

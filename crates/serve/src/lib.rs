@@ -7,12 +7,14 @@
 //! - `GET /healthz`, `GET /readyz` (model loaded), `GET /metrics` (Prometheus), `GET /openapi.json` (generated from
 //!   the handlers' types), `GET /` (a page: drop a photo, see boxes and names over it and the JSON below).
 //!
-//! Inference runs on blocking threads, never on the async runtime, at most `max_concurrency` at a time with a
-//! bounded queue behind them: a saturated server answers 503 with `Retry-After` instead of queueing without
-//! bound. Bodies, pixels and time per request are capped. Errors are `{"error": {"code", "message"}}` with
+//! Inference runs on long-lived worker threads, never on the async runtime, at most `max_concurrency` at a time.
+//! Requests queue for them while the wait they can expect (requests ahead × recent service time ÷ workers) is
+//! within `max_wait` and fewer than `max_queue` wait; beyond that the server answers 503 with `Retry-After` at
+//! once, before reading the body, so refusing costs far less than serving (see `admission`). Bodies, pixels and time per request are capped. Errors are `{"error": {"code", "message"}}` with
 //! 400/401/404/413/415/422/503; bad input never yields a 500. API keys (`Authorization: Bearer` or `X-API-Key`)
 //! protect `/predict*` and `/metrics` when configured, and are required to bind a non-loopback address.
 
+mod admission;
 mod error;
 mod face_api;
 pub mod fetch;
@@ -34,7 +36,6 @@ use issc_core::LoadOptions;
 use issc_detect::Detector;
 use issc_predict::Predictor;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 use utoipa::{OpenApi, ToSchema};
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
@@ -49,8 +50,11 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Photos analysed at once (default: the number of cores).
     pub max_concurrency: usize,
-    /// Requests allowed to wait for a slot; beyond that, 503.
+    /// Most requests waiting for a worker (bounds memory: each holds its body); beyond that, 503.
     pub max_queue: usize,
+    /// Longest expected wait a request is admitted with (requests ahead × recent service time ÷ workers); beyond
+    /// it, 503 with `Retry-After`. Default: half the request timeout.
+    pub max_wait: Duration,
     /// Time limit of one request, queueing included.
     pub request_timeout: Duration,
     /// Accepted API keys; empty: no authentication (only allowed on loopback).
@@ -61,6 +65,9 @@ pub struct ServeConfig {
     pub url_fetch: UrlFetch,
     /// Largest `top_k`.
     pub max_top_k: usize,
+    /// Decode JPEGs at the DCT-domain scale the detector needs ([`issc_detect::FacePipeline::decode_side`]);
+    /// off by default.
+    pub shrink_on_load: bool,
 }
 
 impl Default for ServeConfig {
@@ -69,7 +76,8 @@ impl Default for ServeConfig {
         Self {
             max_body_bytes: 10 * 1024 * 1024,
             max_concurrency: cores,
-            max_queue: 4 * cores,
+            max_queue: 32 * cores,
+            max_wait: Duration::from_secs(15),
             request_timeout: Duration::from_secs(30),
             api_keys: vec![],
             load: LoadOptions::default(),
@@ -80,6 +88,7 @@ impl Default for ServeConfig {
                 allow_loopback: false,
             },
             max_top_k: 20,
+            shrink_on_load: false,
         }
     }
 }
@@ -99,7 +108,7 @@ pub struct AppState {
     model_missing: String,
     /// The metrics.
     pub metrics: Metrics,
-    admission: Arc<Semaphore>,
+    admission: Arc<admission::Admission>,
     /// Long-lived inference threads: a fixed set keeps the allocator's per-thread arenas (and so the memory) flat,
     /// where short-lived blocking threads kept adding arenas.
     workers: rayon::ThreadPool,
@@ -156,7 +165,7 @@ pub fn router_with_face_api(
         .build()
         .expect("cannot start the inference threads");
     let state = Arc::new(AppState {
-        admission: Arc::new(Semaphore::new(cfg.max_concurrency + cfg.max_queue)),
+        admission: admission::Admission::new(cfg.max_concurrency, cfg.max_queue, cfg.max_wait),
         workers,
         cfg,
         model: model.map(Arc::new),
@@ -422,7 +431,19 @@ async fn readyz(State(state): State<AppStateRef>) -> Result<axum::Json<Health>, 
 }
 
 async fn metrics(State(state): State<AppStateRef>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    use std::fmt::Write as _;
+    let mut text = state.metrics.render();
+    let a = &state.admission;
+    text.push_str("# HELP issc_requests_in_server Requests admitted and not yet answered (running or waiting).\n");
+    text.push_str("# TYPE issc_requests_in_server gauge\n");
+    let _ = writeln!(text, "issc_requests_in_server {}", a.in_system());
+    text.push_str("# HELP issc_expected_wait_seconds The wait a request arriving now can expect (admission rule).\n");
+    text.push_str("# TYPE issc_expected_wait_seconds gauge\n");
+    let _ = writeln!(text, "issc_expected_wait_seconds {:.6}", a.expected_wait().as_secs_f64());
+    text.push_str("# HELP issc_service_seconds Recent time per request on a worker (moving average).\n");
+    text.push_str("# TYPE issc_service_seconds gauge\n");
+    let _ = writeln!(text, "issc_service_seconds {:.6}", a.service_time().as_secs_f64());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// Most bytes read and thrown away after a body is found too large, so that the client finishes sending and reads
@@ -505,6 +526,8 @@ async fn predict(
             "no Content-Type: send the photo as image/* (raw body) or multipart/form-data with the field `image`",
         )
     })?;
+    // Admitted or refused before a byte of the body is read: a refusal costs almost nothing.
+    let ticket = admit(&state)?;
     let photo = if ct.starts_with("multipart/form-data") {
         let boundary = multer::parse_boundary(&ct)
             .map_err(|e| ApiError::bad_request("BadMultipart", format!("multipart without a boundary: {e}")))?;
@@ -535,7 +558,7 @@ async fn predict(
              multipart/form-data with the field `image`; for JSON use POST /predict_json"
         )));
     };
-    run(&state, photo, top_k, started).await
+    run(&state, photo, top_k, started, ticket).await
 }
 
 /// Predict from a base64 photo (or an allowed URL) in JSON.
@@ -568,6 +591,7 @@ async fn predict_json(
             )));
         }
     }
+    let ticket = admit(&state)?;
     let limit = state.cfg.max_body_bytes / 3 * 4 + 4096;
     let raw = read_body(&headers, body, limit).await?;
     let req: PredictJsonRequest = serde_json::from_slice(&raw)
@@ -591,7 +615,7 @@ async fn predict_json(
         }
         (None, None) => return Err(ApiError::bad_request("InvalidRequest", "missing image_base64 (or url)")),
     };
-    run(&state, photo, req.top_k, started).await
+    run(&state, photo, req.top_k, started, ticket).await
 }
 
 fn image_error(e: &issc_core::ImageError) -> ApiError {
@@ -604,20 +628,44 @@ fn image_error(e: &issc_core::ImageError) -> ApiError {
     }
 }
 
-/// Run `work` on the inference threads: admitted only while a slot or a queue place is free (else 503 Overloaded
-/// with `Retry-After`), bounded by the request timeout, panics turned into 500.
+/// A place in the server for one request, or 503 Overloaded with `Retry-After` (the wait it would have had).
+pub(crate) fn admit(state: &AppStateRef) -> Result<admission::Ticket, ApiError> {
+    state.admission.admit().map_err(|refused| {
+        state.metrics.rejected_busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ApiError::unavailable(
+            "Overloaded",
+            format!(
+                "the server is at capacity (expected wait {:.1} s); retry after the time in Retry-After",
+                refused.expected_wait.as_secs_f64()
+            ),
+            refused.retry_after(),
+        )
+    })
+}
+
+/// Run `work` on the inference threads: admitted only while the expected wait is within budget (else 503
+/// Overloaded with `Retry-After`), bounded by the request timeout, panics turned into 500.
 pub(crate) async fn on_worker<T: Send + 'static>(
     state: &AppStateRef,
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let Ok(admitted) = state.admission.clone().try_acquire_owned() else {
-        state.metrics.rejected_busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return Err(ApiError::unavailable("Overloaded", "the server is at capacity; retry shortly", 1));
-    };
+    let ticket = admit(state)?;
+    on_worker_admitted(state, ticket, work).await
+}
+
+/// [`on_worker`] for a request already admitted.
+pub(crate) async fn on_worker_admitted<T: Send + 'static>(
+    state: &AppStateRef,
+    admitted: admission::Ticket,
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let admission = state.admission.clone();
     state.workers.spawn(move || {
+        let t = Instant::now();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
             .unwrap_or_else(|_| Err(ApiError::internal("inference panicked")));
+        admission.served(t.elapsed());
         // Free the slot before answering, so a client that sends its next request on the answer finds it free.
         drop(admitted);
         // The client may have gone (timeout): nothing to do then.
@@ -634,6 +682,7 @@ async fn run(
     photo: bytes::Bytes,
     top_k: Option<usize>,
     started: Instant,
+    ticket: admission::Ticket,
 ) -> Result<axum::Json<PredictResponse>, ApiError> {
     let top_k = top_k.unwrap_or(3);
     if top_k == 0 || top_k > state.cfg.max_top_k {
@@ -645,16 +694,18 @@ async fn run(
     let model =
         state.model.clone().ok_or_else(|| ApiError::unavailable("ModelNotLoaded", state.model_missing.clone(), 5))?;
     let load = state.cfg.load;
-    let (width, height, faces, decode_ms, infer_s) = on_worker(state, move || {
+    let side = (state.cfg.shrink_on_load && model.detector.accepts_reduced()).then(|| model.detector.config().max_side);
+    let (width, height, faces, decode_ms, infer_s) = on_worker_admitted(state, ticket, move || {
         let t0 = Instant::now();
-        let img = issc_core::decode_image(&photo, "photo", &load).map_err(|e| image_error(&e))?;
+        let photo = issc_core::Photo::decode(Vec::from(photo), "photo", &load, side).map_err(|e| image_error(&e))?;
         let decode_ms = t0.elapsed().as_secs_f64() * 1e3;
         let t1 = Instant::now();
-        let faces = model
-            .predictor
-            .predict(model.detector.as_ref(), &img.rgb, top_k)
-            .map_err(|e| ApiError::unprocessable("InferenceFailed", e.to_string()))?;
-        Ok((img.width(), img.height(), faces, decode_ms, t1.elapsed().as_secs_f64()))
+        let faces = model.predictor.predict_photo(model.detector.as_ref(), &photo, top_k).map_err(|e| match e {
+            issc_predict::PredictError::Detect(issc_detect::DetectError::Image(e)) => image_error(&e),
+            e => ApiError::unprocessable("InferenceFailed", e.to_string()),
+        })?;
+        let (width, height) = photo.full_size();
+        Ok((width, height, faces, decode_ms, t1.elapsed().as_secs_f64()))
     })
     .await?;
     state.metrics.inference.observe(infer_s);

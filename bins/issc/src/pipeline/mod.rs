@@ -1140,16 +1140,20 @@ fn strangers_stage(
     }
     for (i, p) in photos.iter().enumerate() {
         let name = p.strip_prefix(folder).unwrap_or(p).display().to_string();
-        let img = match issc_core::load_image(p, &ctx.load) {
-            Ok(img) => img,
+        let photo = match pipeline.load(p, &ctx.load) {
+            Ok(photo) => photo,
             Err(e) => {
                 stage.errors.push(format!("{name}: {e}"));
                 continue;
             }
         };
-        let faces = predictor.predict(pipeline.detector(), &img.rgb, 1).with_context(|| show(p))?;
+        let faces = predictor.predict_photo(pipeline.detector(), &photo, 1).with_context(|| show(p))?;
         for (n, f) in faces.iter().enumerate() {
-            let Some(aligned) = issc_detect::align_face(&img.rgb, &f.face.landmarks, 112) else { continue };
+            let Some(aligned) =
+                issc_detect::align_from_photo(&photo, &f.face.landmarks, 112).with_context(|| show(p))?.0
+            else {
+                continue;
+            };
             let rel = format!("{STRANGERS}/{i:03}_{n}.png");
             let mut png = Vec::new();
             image::ImageEncoder::write_image(

@@ -31,6 +31,8 @@ pub fn issc_in(cwd: &Path, engine: &str, args: &[&str]) -> Output {
         .args(args)
         .env_remove("ISSC_MODELS_DIR")
         .env_remove("ISSC_ENGINE")
+        .env_remove("ISSC_REFERENCE")
+        .env_remove("ISSC_SHRINK_ON_LOAD")
         .output()
         .expect("run issc")
 }
