@@ -37,10 +37,14 @@ pub struct ServeArgs {
     /// Photos analysed at once [default: number of cores].
     #[arg(long, value_name = "N")]
     pub max_concurrency: Option<usize>,
-    /// Most requests waiting for a free slot, a memory bound (each holds its photo); beyond that the server
-    /// answers 503 with Retry-After [default: 32 x max-concurrency].
+    /// Most requests waiting for a free slot; beyond that the server answers 503 with Retry-After
+    /// [default: 256 x max-concurrency].
     #[arg(long, value_name = "N")]
     pub max_queue: Option<usize>,
+    /// Most MiB of photos the requests in the server may hold (each counts its Content-Length, or --max-body-mb
+    /// without one); beyond that, 503 with Retry-After. Bounds memory whatever the number of clients.
+    #[arg(long, value_name = "MB", default_value_t = 256)]
+    pub max_queue_mb: usize,
     /// Longest expected wait a request is admitted with, in seconds: the requests ahead of it x the recent time
     /// per photo / slots. Beyond it the server answers 503 at once (before reading the photo) with Retry-After set
     /// to that wait [default: half of --timeout].
@@ -71,6 +75,7 @@ impl ServeArgs {
             max_body_mb: 10,
             max_concurrency: None,
             max_queue: None,
+            max_queue_mb: 256,
             max_wait: None,
             timeout: 30,
             url_allow: vec![],
@@ -138,7 +143,8 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let cfg = ServeConfig {
         max_body_bytes: args.max_body_mb.saturating_mul(1024 * 1024),
         max_concurrency,
-        max_queue: args.max_queue.unwrap_or(32 * max_concurrency),
+        max_queue: args.max_queue.unwrap_or(256 * max_concurrency),
+        max_queue_bytes: args.max_queue_mb.saturating_mul(1024 * 1024),
         max_wait: match args.max_wait {
             Some(s) if s.is_finite() && s >= 0.0 => Duration::from_secs_f64(s.min(args.timeout as f64)),
             Some(s) => anyhow::bail!("--max-wait {s}: must be a number of seconds >= 0"),

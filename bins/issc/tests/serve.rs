@@ -237,6 +237,46 @@ fn a_saturated_server_answers_503_with_retry_after_and_recovers() {
     });
 }
 
+/// Admission is decided before the body is read: with the only place taken by an upload that has not finished
+/// arriving, a second upload is refused at once, from its headers alone (its body is never sent), with
+/// `Retry-After` and `Connection: close`; once the first upload completes, it is answered.
+#[test]
+fn overload_is_refused_before_the_body_is_read() {
+    use std::io::{Read, Write};
+    let server =
+        Server::start(&["--model", &model().display().to_string(), "--max-concurrency", "1", "--max-queue", "0"], &[]);
+    let addr = server.url("").trim_start_matches("http://").trim_end_matches('/').to_string();
+    let body = photo("Jennifer_Aniston");
+    let head = |len: usize| {
+        format!("POST /predict HTTP/1.1\r\nHost: {addr}\r\nContent-Type: image/jpeg\r\nContent-Length: {len}\r\n\r\n")
+    };
+    // The first request takes the only place and sends half of its photo.
+    let mut first = std::net::TcpStream::connect(&addr).unwrap();
+    first.write_all(head(body.len()).as_bytes()).unwrap();
+    first.write_all(&body[..body.len() / 2]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // The second sends only its headers, announcing 50 MB it never sends: refused without waiting for them.
+    let mut second = std::net::TcpStream::connect(&addr).unwrap();
+    second.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let t = Instant::now();
+    second.write_all(head(50 << 20).as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = second.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    println!("refused in {:?}: {}", t.elapsed(), answer.lines().next().unwrap_or_default());
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("retry-after: "), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+    assert!(answer.contains("Overloaded"), "{answer}");
+    assert!(t.elapsed() < Duration::from_secs(5), "answered from the headers, not after a body read timeout");
+    // The first upload completes and is answered.
+    first.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    first.write_all(&body[body.len() / 2..]).unwrap();
+    let mut buf = [0u8; 64];
+    let n = first.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+}
+
 #[test]
 fn without_a_model_predict_is_503_and_readyz_says_why() {
     let server = Server::start(&[], &[]);

@@ -164,6 +164,7 @@ async fn http(args: &[String]) {
         s.abort();
     }
     let rss_after = pid.and_then(rss_kib);
+    let answered = status.iter().filter(|(code, _)| (200..300).contains(*code)).map(|(_, n)| n).sum::<usize>();
     report(
         "http",
         concurrency,
@@ -171,6 +172,9 @@ async fn http(args: &[String]) {
         secs,
         serde_json::json!({
             "status": status,
+            // Requests answered 2xx per second: what the clients got done, refusals not counted.
+            "goodput_per_second": answered as f64 / secs,
+            "refused_share": status.get(&503).copied().unwrap_or(0) as f64 / requests.max(1) as f64,
             "rss_kib_before": rss_before,
             "rss_kib_after": rss_after,
             "rss_kib_max": pid.map(|_| rss_max.load(Ordering::Relaxed)),

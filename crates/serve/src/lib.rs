@@ -50,8 +50,11 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Photos analysed at once (default: the number of cores).
     pub max_concurrency: usize,
-    /// Most requests waiting for a worker (bounds memory: each holds its body); beyond that, 503.
+    /// Most requests waiting for a worker; beyond that, 503.
     pub max_queue: usize,
+    /// Most bytes of request bodies the requests in the server may hold (each counts its declared length, or
+    /// `max_body_bytes` when it declares none); beyond that, 503. Bounds memory under any number of clients.
+    pub max_queue_bytes: usize,
     /// Longest expected wait a request is admitted with (requests ahead × recent service time ÷ workers); beyond
     /// it, 503 with `Retry-After`. Default: half the request timeout.
     pub max_wait: Duration,
@@ -76,7 +79,8 @@ impl Default for ServeConfig {
         Self {
             max_body_bytes: 10 * 1024 * 1024,
             max_concurrency: cores,
-            max_queue: 32 * cores,
+            max_queue: 256 * cores,
+            max_queue_bytes: 256 * 1024 * 1024,
             max_wait: Duration::from_secs(15),
             request_timeout: Duration::from_secs(30),
             api_keys: vec![],
@@ -165,7 +169,7 @@ pub fn router_with_face_api(
         .build()
         .expect("cannot start the inference threads");
     let state = Arc::new(AppState {
-        admission: admission::Admission::new(cfg.max_concurrency, cfg.max_queue, cfg.max_wait),
+        admission: admission::Admission::new(cfg.max_concurrency, cfg.max_queue, cfg.max_queue_bytes, cfg.max_wait),
         workers,
         cfg,
         model: model.map(Arc::new),
@@ -488,6 +492,16 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<byte
     }
 }
 
+/// The bytes a request's body will hold: its declared length, capped at `limit` (what reading it allows), or
+/// `limit` when it declares none.
+fn declared_body(headers: &HeaderMap, limit: usize) -> usize {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(limit, |n| usize::try_from(n).unwrap_or(usize::MAX).min(limit))
+}
+
 fn content_type(headers: &HeaderMap) -> Option<String> {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_ascii_lowercase())
 }
@@ -527,7 +541,7 @@ async fn predict(
         )
     })?;
     // Admitted or refused before a byte of the body is read: a refusal costs almost nothing.
-    let ticket = admit(&state)?;
+    let ticket = admit(&state, declared_body(&headers, state.cfg.max_body_bytes))?;
     let photo = if ct.starts_with("multipart/form-data") {
         let boundary = multer::parse_boundary(&ct)
             .map_err(|e| ApiError::bad_request("BadMultipart", format!("multipart without a boundary: {e}")))?;
@@ -591,8 +605,8 @@ async fn predict_json(
             )));
         }
     }
-    let ticket = admit(&state)?;
     let limit = state.cfg.max_body_bytes / 3 * 4 + 4096;
+    let ticket = admit(&state, declared_body(&headers, limit))?;
     let raw = read_body(&headers, body, limit).await?;
     let req: PredictJsonRequest = serde_json::from_slice(&raw)
         .map_err(|e| ApiError::bad_request("InvalidJson", format!("invalid JSON body: {e}")))?;
@@ -628,9 +642,10 @@ fn image_error(e: &issc_core::ImageError) -> ApiError {
     }
 }
 
-/// A place in the server for one request, or 503 Overloaded with `Retry-After` (the wait it would have had).
-pub(crate) fn admit(state: &AppStateRef) -> Result<admission::Ticket, ApiError> {
-    state.admission.admit().map_err(|refused| {
+/// A place in the server for one request whose body holds at most `bytes`, or 503 Overloaded with `Retry-After`
+/// (the wait it would have had).
+pub(crate) fn admit(state: &AppStateRef, bytes: usize) -> Result<admission::Ticket, ApiError> {
+    state.admission.admit(bytes).map_err(|refused| {
         state.metrics.rejected_busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         ApiError::unavailable(
             "Overloaded",
@@ -649,7 +664,7 @@ pub(crate) async fn on_worker<T: Send + 'static>(
     state: &AppStateRef,
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let ticket = admit(state)?;
+    let ticket = admit(state, 0)?;
     on_worker_admitted(state, ticket, work).await
 }
 
