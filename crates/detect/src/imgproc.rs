@@ -1,7 +1,7 @@
 //! Pixel operations that must match the reference pipeline (OpenCV) closely: bilinear resize, the 5-point
 //! similarity fit (Umeyama), the affine warp, and the margin crop.
 
-use image::{Rgb, RgbImage};
+use image::RgbImage;
 use issc_core::{BBox, Landmarks5};
 
 /// The ArcFace 112×112 five-point template (image-left eye, image-right eye, nose, image-left mouth corner,
@@ -195,36 +195,68 @@ pub fn warp_affine(src: &RgbImage, m: &Affine, w: u32, h: u32) -> RgbImage {
         return dst;
     };
     let (sw, sh) = (i64::from(src.width()), i64::from(src.height()));
+    let raw = src.as_raw();
+    let stride = sw as usize * 3;
     let pixel = |x: i64, y: i64| -> [f32; 3] {
         if x < 0 || y < 0 || x >= sw || y >= sh {
             [0.0; 3]
         } else {
-            let p = src.get_pixel(x as u32, y as u32).0;
-            [f32::from(p[0]), f32::from(p[1]), f32::from(p[2])]
+            let i = y as usize * stride + x as usize * 3;
+            [f32::from(raw[i]), f32::from(raw[i + 1]), f32::from(raw[i + 2])]
         }
     };
     const INTER_TAB: f64 = 32.0;
-    for y in 0..h {
-        for x in 0..w {
-            let (xf, yf) = (f64::from(x), f64::from(y));
-            let sx = ((inv[0][0] * xf + inv[0][1] * yf + inv[0][2]) * INTER_TAB).round() as i64;
-            let sy = ((inv[1][0] * xf + inv[1][1] * yf + inv[1][2]) * INTER_TAB).round() as i64;
+    let out: &mut [u8] = &mut dst;
+    for (y, row) in out.chunks_exact_mut(w as usize * 3).enumerate() {
+        let yf = y as f64;
+        for (x, o) in row.chunks_exact_mut(3).enumerate() {
+            let xf = x as f64;
+            let sx = round_half_away(((inv[0][0] * xf + inv[0][1] * yf + inv[0][2]) * INTER_TAB).clamp(-1e15, 1e15));
+            let sy = round_half_away(((inv[1][0] * xf + inv[1][1] * yf + inv[1][2]) * INTER_TAB).clamp(-1e15, 1e15));
             let (ix, iy) = (sx.div_euclid(32), sy.div_euclid(32));
             let (fx, fy) = (sx.rem_euclid(32) as f32 / 32.0, sy.rem_euclid(32) as f32 / 32.0);
-            let p00 = pixel(ix, iy);
-            let p01 = pixel(ix + 1, iy);
-            let p10 = pixel(ix, iy + 1);
-            let p11 = pixel(ix + 1, iy + 1);
-            let mut out = [0u8; 3];
+            let (p00, p01, p10, p11) = if ix >= 0 && iy >= 0 && ix + 1 < sw && iy + 1 < sh {
+                // Inside: the four samples straight from the rows.
+                let i = iy as usize * stride + ix as usize * 3;
+                let (a, b) = (&raw[i..i + 6], &raw[i + stride..i + stride + 6]);
+                let f = |s: &[u8]| [f32::from(s[0]), f32::from(s[1]), f32::from(s[2])];
+                (f(&a[..3]), f(&a[3..]), f(&b[..3]), f(&b[3..]))
+            } else {
+                (pixel(ix, iy), pixel(ix + 1, iy), pixel(ix, iy + 1), pixel(ix + 1, iy + 1))
+            };
             for c in 0..3 {
                 let top = p00[c] * (1.0 - fx) + p01[c] * fx;
                 let bottom = p10[c] * (1.0 - fx) + p11[c] * fx;
-                out[c] = (top * (1.0 - fy) + bottom * fy).round().clamp(0.0, 255.0) as u8;
+                o[c] = round_half_away_u8(top * (1.0 - fy) + bottom * fy);
             }
-            dst.put_pixel(x, y, Rgb(out));
         }
     }
     dst
+}
+
+/// `v.round() as i64` (half away from zero) without a call into libm: truncate, then step by the exact remainder.
+fn round_half_away(v: f64) -> i64 {
+    let t = v as i64;
+    let rest = v - t as f64;
+    if rest >= 0.5 {
+        t + 1
+    } else if rest <= -0.5 {
+        t - 1
+    } else {
+        t
+    }
+}
+
+/// `v.round().clamp(0.0, 255.0) as u8` without a call into libm.
+fn round_half_away_u8(v: f32) -> u8 {
+    if v.is_nan() || v <= 0.0 {
+        return 0;
+    }
+    if v >= 255.0 {
+        return 255;
+    }
+    let t = v as u32;
+    (if v - t as f32 >= 0.5 { t + 1 } else { t }) as u8
 }
 
 /// How much [`align_face`] enlarges the face: the similarity transform's scale from the image's pixels to the
@@ -276,6 +308,7 @@ pub fn margin_crop(src: &RgbImage, bbox: &BBox, margin: f32, size: u32) -> RgbIm
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::Rgb;
 
     #[test]
     fn similarity_recovers_a_known_transform() {
@@ -315,6 +348,16 @@ mod tests {
         let out = resize_bilinear(&src, 4, 1);
         let got: Vec<u8> = (0..4).map(|x| out.get_pixel(x, 0).0[0]).collect();
         assert_eq!(got, vec![15, 75, 135, 195]);
+    }
+
+    #[test]
+    fn rounding_matches_the_standard_library() {
+        for v in [-2.5, -1.5, -0.5, -0.49999999999999994, 0.0, 0.49999999999999994, 0.5, 1.5, 2.5, 1e9 + 0.5, -7.25] {
+            assert_eq!(round_half_away(v), v.round() as i64, "{v}");
+        }
+        for v in [-3.0f32, -0.5, 0.0, 0.49999997, 0.5, 1.5, 127.5, 254.5, 254.49998, 255.0, 300.0, f32::NAN] {
+            assert_eq!(round_half_away_u8(v), v.round().clamp(0.0, 255.0) as u8, "{v}");
+        }
     }
 
     #[test]
