@@ -350,9 +350,7 @@ fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
     let mut i = 2;
     loop {
         // Find the next marker (skip fill bytes 0xFF).
-        while i < n && bytes[i] != 0xFF {
-            i += 1;
-        }
+        i = memchr::memchr(0xFF, &bytes[i.min(n)..]).map_or(n, |k| i + k);
         while i < n && bytes[i] == 0xFF {
             i += 1;
         }
@@ -377,9 +375,7 @@ fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
         if marker == 0xDA {
             // Entropy-coded data: runs until a marker other than stuffing (FF 00) or restart (FF D0..D7).
             loop {
-                while i < n && bytes[i] != 0xFF {
-                    i += 1;
-                }
+                i = memchr::memchr(0xFF, &bytes[i.min(n)..]).map_or(n, |k| i + k);
                 if i + 1 >= n {
                     return false;
                 }
