@@ -48,7 +48,7 @@ pub const SFACE_DEQUANT: ModelFile = ModelFile {
 /// `cargo run --release -p issc-export --example fast_sface` (models/README.md).
 pub const SFACE_FAST: ModelFile = ModelFile {
     file: "face_recognition_sface_2021dec_fast.onnx",
-    sha256: "f86f01ca078ed9533506f619ad85c49b97372ee86b197ddb4bf2df1df0fcc4c4",
+    sha256: "236b6ef52b521c5e864944608150d24a4bd7d95a141b8c93ef149d25bacfb3fd",
     role: "embedder (SFace, 128-d, PRelu rewritten: default)",
 };
 

@@ -9,13 +9,14 @@
 //! PRelu(x) = max(x, 0) + s·min(x, 0) = x + (1 − s)·Relu(−x)
 //!          = x + Relu((s − 1)·x)                      for channels with s ≤ 1
 //!          = x − Relu((1 − s)·x)                      for channels with s > 1
+//!          = x + c·Relu(d·x)      with (c, d) = (1, s − 1) or (−1, 1 − s) per channel
 //! ```
 //!
-//! where each `(·)·x` is a `BatchNormalization` with that per-channel scale (mean 0, variance 1, ε 0: exactly a
+//! where each per-channel product is a `BatchNormalization` with that scale (mean 0, variance 1, ε 0: exactly a
 //! multiplication). ONNX Runtime runs `BatchNormalization` + `Relu` + `Add` inside the blocked layout (a depthwise
 //! 1×1 convolution with fused activation), so the graph never leaves it. A layer with no slope above 1 (25 of
-//! SFace's 27) needs only the first form; `max(x, s·x)` would be cheaper but is wrong for the slopes outside
-//! [0, 1] that SFace has (−0.81 … 1.12).
+//! SFace's 27) needs no `c`. (`max(x, s·x)` is also exact for s ≤ 1, but `Max` is not in the blocked layout and
+//! measured slower.)
 //!
 //! The result differs from the original only by float rounding (`x + (s − 1)·x` against `s·x`): SFace embeddings
 //! agree at cosine ≥ 0.99999 (tested on every face of the shared identity photos).
@@ -26,7 +27,8 @@ use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::{AttributeProto, ModelProto, NodeProto, TensorProto};
 
 /// Producer tag written into a rewritten model's `doc_string`, so the file says how it was made.
-const NOTE: &str = "PRelu rewritten as x + Relu((s-1)*x) [- Relu((1-s)*x)] by issc-export (issc_export::fast)";
+const NOTE: &str = "PRelu(x, s) rewritten as x + c*Relu(d*x), (c, d) = (1, s-1) for s <= 1 else (-1, 1-s), by issc-export \
+                    (issc_export::fast)";
 
 fn floats(t: &TensorProto) -> Option<Vec<f32>> {
     if t.data_type != DataType::Float as i32 {
@@ -90,33 +92,32 @@ pub fn rewrite_prelu(model: &mut ModelProto) -> Result<usize, String> {
             f: 0.0,
             ..Default::default()
         };
-        // x·scale, then Relu: one per sign of (s − 1).
-        let mut branch = |tag: &str, scale: Vec<f32>, nodes: &mut Vec<NodeProto>| -> String {
-            let scale_name = format!("{base}_issc_{tag}_scale");
-            added.push(tensor(scale_name.clone(), &scale));
-            let scaled = format!("{base}_issc_{tag}_scaled");
-            let relu = format!("{base}_issc_{tag}_relu");
-            nodes.push(node(
+        let scale = |name: &str, values: Vec<f32>, input: String, added: &mut Vec<TensorProto>| -> NodeProto {
+            let scale_name = format!("{base}_issc_{name}");
+            added.push(tensor(scale_name.clone(), &values));
+            let out = format!("{base}_issc_{name}_x");
+            node(
                 "BatchNormalization",
-                scaled.clone(),
-                vec![x.clone(), scale_name, zeros.clone(), zeros.clone(), ones.clone()],
-                scaled.clone(),
+                out.clone(),
+                vec![input, scale_name, zeros.clone(), zeros.clone(), ones.clone()],
+                out,
                 vec![eps.clone()],
-            ));
-            nodes.push(node("Relu", relu.clone(), vec![scaled], relu.clone(), vec![]));
-            relu
+            )
         };
-        let below: Vec<f32> = s.iter().map(|&v| if v <= 1.0 { v - 1.0 } else { 0.0 }).collect();
-        let low = branch("low", below, &mut nodes);
+        // d·x, Relu, [c·], + x.
+        let d: Vec<f32> = s.iter().map(|&v| if v <= 1.0 { v - 1.0 } else { 1.0 - v }).collect();
+        let dx = scale("d", d, x.clone(), &mut added);
+        let relu = format!("{base}_issc_relu");
+        nodes.push(node("Relu", relu.clone(), dx.output.clone(), relu.clone(), vec![]));
+        nodes.insert(nodes.len() - 1, dx);
+        let mut term = relu;
         if s.iter().any(|&v| v > 1.0) {
-            let above: Vec<f32> = s.iter().map(|&v| if v > 1.0 { 1.0 - v } else { 0.0 }).collect();
-            let high = branch("high", above, &mut nodes);
-            let sum = format!("{base}_issc_sum");
-            nodes.push(node("Add", sum.clone(), vec![x.clone(), low], sum.clone(), vec![]));
-            nodes.push(node("Sub", format!("{base}_issc_sub"), vec![sum, high], y, vec![]));
-        } else {
-            nodes.push(node("Add", format!("{base}_issc_add"), vec![x.clone(), low], y, vec![]));
+            let signs: Vec<f32> = s.iter().map(|&v| if v <= 1.0 { 1.0 } else { -1.0 }).collect();
+            let cr = scale("c", signs, term, &mut added);
+            term = cr.output[0].clone();
+            nodes.push(cr);
         }
+        nodes.push(node("Add", format!("{base}_issc_add"), vec![x.clone(), term], y, vec![]));
         dropped.push(n.input[1].clone());
         rewritten += 1;
     }
