@@ -740,11 +740,6 @@ fn print_tail(o: &Outcome) {
     out(&format!("model:  {model}  (issc predict --model {model} photo.jpg)"));
     out(&format!("report: {}", show(&o.report)));
     out(&format!("engine: {}", s.engine));
-    if issc_detect::engine_info().is_some_and(|e| e.kind == issc_detect::EngineKind::Tract) {
-        out("        (tract, the pure-Rust engine: for ONNX Runtime, several times faster, run \
-             scripts/fetch-onnxruntime.sh once (needs python3 with pip; it fetches the onnxruntime wheel from PyPI) \
-             or set ORT_DYLIB_PATH, then run again)");
-    }
     out(&format!("total:  {:.1} s", s.seconds));
 }
 
