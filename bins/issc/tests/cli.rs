@@ -302,7 +302,7 @@ fn doctor_names_engine_and_verified_models() {
         let v: Value = serde_json::from_str(ok(&issc(engine, &["doctor", "--json"])).trim()).unwrap();
         assert_eq!(v["engine"], if engine == "ort" { "onnxruntime" } else { "tract" });
         let models = v["models"].as_array().unwrap();
-        assert_eq!(models.len(), 3);
+        assert_eq!(models.len(), 4, "YuNet, RetinaFace, SFace and SFace's fast graph: {v}");
         assert!(models.iter().all(|m| m["ok"] == true), "{v}");
         if engine == "ort" {
             assert!(v["engine_library"].as_str().unwrap().contains("onnxruntime"));
