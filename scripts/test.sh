@@ -24,7 +24,7 @@ step "cargo build --release"
 cargo build --workspace --release --locked
 
 step "tests (release: real models on real photos, both engines)"
-cargo test --workspace --release --locked -- --nocapture 2>&1 | tee target/test-output.txt \
+cargo test --workspace --release --locked --no-fail-fast -- --nocapture 2>&1 | tee target/test-output.txt \
     | grep -E '^(test result|parity|verification|negatives|SKIPPED|error|thread .* panicked)|FAILED' || true
 if ! grep -q '^test result' target/test-output.txt || grep -qE '^test result: FAILED|error: test failed|error\[|could not compile' target/test-output.txt; then
     echo "tests failed; full output in target/test-output.txt" >&2
