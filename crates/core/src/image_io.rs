@@ -173,14 +173,19 @@ pub fn sniff_format(bytes: &[u8]) -> Option<ImageFormat> {
 
 /// Read and decode an image file. See [`decode_image`].
 pub fn load_image(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<DecodedImage, ImageError> {
-    let path = path.as_ref();
+    let (bytes, name) = read_limited(path.as_ref(), opts)?;
+    decode_image(&bytes, &name, opts)
+}
+
+/// A file's bytes and its name for messages, refusing one over `opts.max_bytes` before reading it.
+fn read_limited(path: &Path, opts: &LoadOptions) -> Result<(Vec<u8>, String), ImageError> {
     let name = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|source| ImageError::Io { name: name.clone(), source })?;
     if meta.len() > opts.max_bytes {
         return Err(ImageError::TooManyBytes { name, bytes: meta.len(), limit: opts.max_bytes });
     }
     let bytes = std::fs::read(path).map_err(|source| ImageError::Io { name: name.clone(), source })?;
-    decode_image(&bytes, &name, opts)
+    Ok((bytes, name))
 }
 
 /// Decode an image from memory. `name` is used in error messages (a path, a URL, `"<upload>"`).
@@ -442,13 +447,7 @@ impl Photo {
 
     /// Read and decode a file (see [`Photo::decode`] and [`load_image`]).
     pub fn load(path: impl AsRef<Path>, opts: &LoadOptions, min_long_side: Option<u32>) -> Result<Self, ImageError> {
-        let path = path.as_ref();
-        let name = path.display().to_string();
-        let meta = std::fs::metadata(path).map_err(|source| ImageError::Io { name: name.clone(), source })?;
-        if meta.len() > opts.max_bytes {
-            return Err(ImageError::TooManyBytes { name, bytes: meta.len(), limit: opts.max_bytes });
-        }
-        let bytes = std::fs::read(path).map_err(|source| ImageError::Io { name: name.clone(), source })?;
+        let (bytes, name) = read_limited(path.as_ref(), opts)?;
         Self::decode(bytes, &name, opts, min_long_side)
     }
 

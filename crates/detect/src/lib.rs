@@ -368,15 +368,7 @@ impl FacePipeline {
                         AlignSource::Full => path.aligned_full += 1,
                     }
                     times.align += t.elapsed();
-                    match aligned {
-                        Some(a) => {
-                            let t = Instant::now();
-                            let v = e.embed(&a)?;
-                            times.embed += t.elapsed();
-                            Some(v)
-                        }
-                        None => None,
-                    }
+                    embed_timed(e.as_ref(), aligned, &mut times)?
                 }
                 None => None,
             };
@@ -425,15 +417,7 @@ impl FacePipeline {
                     let t = Instant::now();
                     let aligned = align_face(image, &face.landmarks, e.input_size());
                     times.align += t.elapsed();
-                    match aligned {
-                        Some(a) => {
-                            let t = Instant::now();
-                            let v = e.embed(&a)?;
-                            times.embed += t.elapsed();
-                            Some(v)
-                        }
-                        None => None,
-                    }
+                    embed_timed(e.as_ref(), aligned, &mut times)?
                 }
                 None => None,
             };
@@ -441,6 +425,19 @@ impl FacePipeline {
         }
         Ok((out, times))
     }
+}
+
+/// Embed an aligned face (none for degenerate landmarks), adding the time to `times.embed`.
+fn embed_timed(
+    e: &dyn Embedder,
+    aligned: Option<RgbImage>,
+    times: &mut StageTimes,
+) -> Result<Option<Embedding>, DetectError> {
+    let Some(a) = aligned else { return Ok(None) };
+    let t = Instant::now();
+    let v = e.embed(&a)?;
+    times.embed += t.elapsed();
+    Ok(Some(v))
 }
 
 /// Detect faces in a photo, in its full-size pixels: on the reduced image when the photo was decoded reduced and
