@@ -51,6 +51,12 @@ pub struct Cli {
     #[arg(long, global = true, env = "ISSC_SHRINK_ON_LOAD", help_heading = "Global options")]
     pub shrink_on_load: bool,
 
+    /// Accept JPEGs whose data is damaged but decodable (cut short, bad codes): the decoder fills what it cannot
+    /// read with grey and the photo is used with a warning. Off by default: such photos are refused with an error
+    /// naming them (CLI, /predict and the Face API alike).
+    #[arg(long, global = true, env = "ISSC_ACCEPT_DAMAGED", help_heading = "Global options")]
+    pub accept_damaged: bool,
+
     /// Refuse images with more pixels than this (decompression-bomb guard), in megapixels.
     #[arg(long, global = true, value_name = "MP", default_value_t = 64.0, help_heading = "Global options")]
     pub max_megapixels: f64,
@@ -423,7 +429,11 @@ impl Context {
         if cli.max_megapixels.is_nan() || cli.max_megapixels <= 0.0 {
             anyhow::bail!("--max-megapixels must be > 0");
         }
-        let load = LoadOptions { max_pixels: (cli.max_megapixels * 1e6) as u64, ..LoadOptions::default() };
+        let load = LoadOptions {
+            max_pixels: (cli.max_megapixels * 1e6) as u64,
+            accept_damaged: cli.accept_damaged,
+            ..LoadOptions::default()
+        };
         Ok(Self {
             engine_choice,
             models_flag: cli.models.clone(),

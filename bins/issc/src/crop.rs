@@ -98,7 +98,13 @@ fn collect_jobs(input: &Path, out: &Path) -> anyhow::Result<Vec<Job>> {
     for entry in walker {
         let entry = entry.with_context(|| format!("cannot list {}", input.display()))?;
         let path = entry.path();
-        if !entry.file_type().is_file() || is_metadata(path) {
+        // Folders are walked; everything else is a job, so that a dangling link, a FIFO or a device gets an
+        // `error` entry saying what it is instead of being skipped without a word.
+        if entry.file_type().is_dir() || is_metadata(path) {
+            continue;
+        }
+        if entry.path_is_symlink() && std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+            tracing::warn!("{}: a link to a folder; not followed (copy or move the photos instead)", path.display());
             continue;
         }
         let label = if entry.depth() == 2 {
@@ -201,7 +207,33 @@ pub fn run(ctx: &Context, args: CropArgs) -> anyhow::Result<ExitCode> {
             eprintln!("  unreadable ({reason}): {n}  (details in {})", manifest_path.display());
         }
     }
+    if s.processed > 0 && s.failed == s.processed {
+        eprintln!("error: none of the {} photo(s) could be read (reasons in {})", s.processed, manifest_path.display());
+        return Ok(ExitCode::from(2));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Remove what [`issc_core::write_atomic`] leaves when the process is killed mid-write (`.<name>.<random>.tmp`) in
+/// `out` and its label folders. Returns how many were removed.
+fn remove_partial_writes(out: &Path) -> usize {
+    let mut removed = 0;
+    let mut dirs = vec![out.to_path_buf()];
+    if let Ok(rd) = std::fs::read_dir(out) {
+        dirs.extend(rd.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()));
+    }
+    for dir in dirs {
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            let partial = name.starts_with('.') && name.ends_with(".tmp") && name.matches('.').count() >= 3;
+            if partial && e.file_type().is_ok_and(|t| t.is_file()) && std::fs::remove_file(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
 }
 
 /// Photos under `--in` whose crops are already in `--out` with these settings: `(photos, still to do)`. Reads
@@ -245,8 +277,15 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
     if !(0.0..=2.0).contains(&args.margin) {
         bail!("--margin {} is out of range (0..=2)", args.margin);
     }
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create --out {}", args.out.display()))?;
+    // Every setting is checked (and the models loaded) before anything is written.
     let jobs = collect_jobs(&args.input, &args.out)?;
+    let pipeline = ctx.pipeline(&args.detector, args.min_face, false)?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create --out {}", args.out.display()))?;
+    // Temporary files of a run killed mid-write.
+    let removed = remove_partial_writes(&args.out);
+    if removed > 0 {
+        tracing::info!("removed {removed} partly written file(s) left by an interrupted run in {}", args.out.display());
+    }
     let manifest_path = args.out.join(MANIFEST);
     let mode = mode_name(args.mode).to_string();
 
@@ -255,7 +294,6 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
     let todo: Vec<&Job> = jobs.iter().filter(|j| !done.contains(&j.source)).collect();
     let skipped = jobs.len() - todo.len();
 
-    let pipeline = ctx.pipeline(&args.detector, args.min_face, false)?;
     let bar = ProgressBar::new(todo.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} cropping [{bar:30}] {pos}/{len} photos {per_sec} eta {eta}")
@@ -291,6 +329,20 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
     let process = |job: &Job| -> anyhow::Result<Vec<CropEntry>> {
         let photo = match pipeline.load(&job.path, &ctx.load) {
             Ok(photo) => photo,
+            Err(issc_core::ImageError::Io { source, .. })
+                if std::fs::symlink_metadata(&job.path).is_ok_and(|m| m.is_symlink()) =>
+            {
+                let target = std::fs::read_link(&job.path).map(|t| t.display().to_string()).unwrap_or_default();
+                return Ok(vec![CropEntry {
+                    status: "error".into(),
+                    reason: Some("dangling_link".into()),
+                    error: Some(format!(
+                        "{}: a symbolic link to {target}, which cannot be read ({source})",
+                        job.source
+                    )),
+                    ..base(job)
+                }]);
+            }
             Err(e) => {
                 return Ok(vec![CropEntry {
                     status: "error".into(),

@@ -13,12 +13,12 @@ mod train;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
     // Secrets (SERPAPI_API_KEY, ...) may live in a git-ignored .env; the environment wins.
     let _ = dotenvy::dotenv();
-    let args = cli::Cli::parse();
+    let args = parse_args();
     init_logging(args.verbose, args.quiet);
     match run(args) {
         Ok(code) => code,
@@ -27,6 +27,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The command line, with negative numbers accepted as values everywhere (`--margin -1` reaches the option's
+/// own check, which names it and its range, instead of clap's "unexpected argument '-1'").
+fn parse_args() -> cli::Cli {
+    fn negatives(cmd: clap::Command) -> clap::Command {
+        cmd.allow_negative_numbers(true).mut_subcommands(negatives)
+    }
+    let matches = negatives(cli::Cli::command()).get_matches();
+    cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 fn init_logging(verbose: u8, quiet: bool) {

@@ -79,6 +79,10 @@ pub struct PredictArgs {
     /// Drop faces smaller than this many pixels (short side of the box).
     #[arg(long, value_name = "PX", default_value_t = 0.0)]
     pub min_face: f32,
+    /// Most faces labelled per photo, the largest kept (as Azure's detect); a photo with more says how many were
+    /// dropped. Bounds memory per photo.
+    #[arg(long, value_name = "N", default_value_t = issc_predict::DEFAULT_MAX_FACES as u32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_faces: u32,
     #[command(flatten)]
     pub detector: DetectorArgs,
 }
@@ -109,8 +113,9 @@ pub fn predict(ctx: &Context, args: PredictArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--top-k must be at least 1");
     }
     ctx.engine()?;
-    let predictor =
-        Predictor::open(&args.model).with_context(|| format!("cannot load the model in {}", args.model.display()))?;
+    let predictor = Predictor::open(&args.model)
+        .with_context(|| format!("cannot load the model in {}", args.model.display()))?
+        .with_max_faces(args.max_faces as usize);
     let pipeline = ctx.pipeline(&args.detector, args.min_face, false)?;
     let detector = pipeline.detector();
     let stdout = std::io::stdout();
@@ -134,12 +139,28 @@ pub fn predict(ctx: &Context, args: PredictArgs) -> anyhow::Result<ExitCode> {
         total += results.len();
         for (name, r) in results {
             match r {
-                Ok((w, h, faces)) => {
+                Ok((w, h, prediction)) => {
+                    let dropped = prediction.dropped();
+                    let faces = prediction.faces;
+                    if dropped > 0 {
+                        tracing::warn!(
+                            "{name}: {} faces found, {dropped} not labelled (over --max-faces {}, smallest dropped)",
+                            prediction.detected,
+                            args.max_faces
+                        );
+                    }
                     if args.json {
                         let faces: Vec<Value> = faces.iter().map(predicted_face_json).collect();
-                        writeln!(out, "{}", json!({"path": name, "width": w, "height": h, "faces": faces}))?;
+                        let line = json!({"path": name, "width": w, "height": h, "faces": faces,
+                            "faces_detected": prediction.detected, "faces_dropped": dropped});
+                        writeln!(out, "{line}")?;
                     } else {
-                        writeln!(out, "{name}: {} face{}", faces.len(), if faces.len() == 1 { "" } else { "s" })?;
+                        let more = if dropped > 0 {
+                            format!(" ({dropped} more not labelled: --max-faces)")
+                        } else {
+                            String::new()
+                        };
+                        writeln!(out, "{name}: {} face{}{more}", faces.len(), if faces.len() == 1 { "" } else { "s" })?;
                         for (i, f) in faces.iter().enumerate() {
                             let b = f.face.bbox;
                             let others: Vec<String> =

@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// Most transient faceIds (from /face/…/detect) kept at once; each takes about 0.6 KiB.
     #[arg(long, value_name = "N", default_value_t = 200_000)]
     pub max_face_ids: usize,
+    /// Most faces labelled per photo by /predict, the largest kept (Azure's detect keeps 100 too); the answer's
+    /// `faces_detected` / `faces_dropped` say when some were dropped. Bounds memory per request.
+    #[arg(long, value_name = "N", default_value_t = issc_predict::DEFAULT_MAX_FACES as u32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_faces: u32,
     /// Address to listen on. A non-loopback address needs API keys in ISSC_API_KEYS.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
@@ -71,6 +75,7 @@ impl ServeArgs {
             model: Some(model),
             store: None,
             max_face_ids: 200_000,
+            max_faces: issc_predict::DEFAULT_MAX_FACES as u32,
             addr,
             max_body_mb: 10,
             max_concurrency: None,
@@ -167,7 +172,8 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => {
             ctx.engine()?;
             let predictor = issc_predict::Predictor::open(dir)
-                .with_context(|| format!("cannot load the model in {}", dir.display()))?;
+                .with_context(|| format!("cannot load the model in {}", dir.display()))?
+                .with_max_faces(args.max_faces as usize);
             let pipeline = ctx.pipeline(&args.detector, 0.0, false)?;
             let detector = pipeline.into_detector();
             tracing::info!(

@@ -346,3 +346,95 @@ fn models_are_found_from_any_folder_inside_the_checkout_and_via_env() {
     assert_ne!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("nope") && stderr(&out).contains("ISSC_MODELS_DIR"), "{}", stderr(&out));
 }
+
+/// Issue #13: only regular files are read (a FIFO is refused at once, `/dev/zero` is not read), a damaged JPEG is
+/// refused unless accepted, and negative values reach the option's own check.
+#[test]
+fn non_files_damaged_photos_and_negative_values_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("photo.jpg");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let fifo_s = fifo.display().to_string();
+    // A FIFO as a photo and as --config: refused, not waited on (nothing ever writes to it).
+    let out = issc("ort", &["detect", &fifo_s]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("photo.jpg: not a regular file (FIFO)"), "{}", stderr(&out));
+    let out = issc("ort", &["run", "--config", &fifo_s]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not a regular file (FIFO)"), "{}", stderr(&out));
+    // A device that never ends.
+    let out = issc("ort", &["detect", "--json", "/dev/zero"]);
+    assert_eq!(out.status.code(), Some(2));
+    let line = &json_lines(&stdout(&out))[0];
+    assert!(line["error"].as_str().unwrap().contains("/dev/zero: not a regular file (character device)"), "{line}");
+
+    // Half a JPEG with an end-of-image marker appended: libjpeg would fill the rest with grey.
+    let jpeg = std::fs::read(fixtures().join("people/Angelina_Jolie/Angelina_Jolie_0004.jpg")).unwrap();
+    let mut half = jpeg[..jpeg.len() / 2].to_vec();
+    half.extend_from_slice(&[0xFF, 0xD9]);
+    let damaged = tmp.path().join("half.jpg");
+    std::fs::write(&damaged, &half).unwrap();
+    let d = damaged.display().to_string();
+    let out = issc("ort", &["detect", "--json", &d]);
+    assert_eq!(out.status.code(), Some(2), "refused by default");
+    let err = json_lines(&stdout(&out))[0]["error"].as_str().unwrap().to_string();
+    assert!(err.contains("half.jpg: the JPEG data is damaged") && err.contains("premature end of data"), "{err}");
+    let out = issc("ort", &["--accept-damaged", "detect", "--json", &d]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(json_lines(&stdout(&out))[0]["faces"].is_array());
+    assert!(stderr(&out).contains("premature end of data segment"), "the warning is shown: {}", stderr(&out));
+
+    // Negative numbers reach the option's check, which names it.
+    let out = issc(
+        "ort",
+        &["crop", "--in", &fx("people"), "--out", &tmp.path().join("c").display().to_string(), "--margin", "-1"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--margin -1 is out of range"), "{}", stderr(&out));
+    let out = issc("ort", &["detect", "--min-face", "-5", &fx("images/ms_detection4.jpg")]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("min") && !stderr(&out).contains("unexpected argument"), "{}", stderr(&out));
+}
+
+/// Issue #13: `crop` writes nothing before its settings are checked, removes what an interrupted run left, reports
+/// a dangling link, and fails when no photo could be read.
+#[test]
+fn crop_checks_before_writing_cleans_up_and_fails_when_nothing_was_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("crops");
+    let o = out_dir.display().to_string();
+    // Bad settings: no --out folder is created.
+    for bad in [
+        vec!["crop", "--in", "/nonexistent/photos", "--out", &o],
+        vec!["crop", "--in", &fx("people"), "--out", &o, "--size", "8"],
+        vec!["crop", "--in", &fx("people"), "--out", &o, "--min-face", "-1"],
+    ] {
+        let out = issc("ort", &bad);
+        assert_ne!(out.status.code(), Some(0), "{bad:?}");
+        assert!(!out_dir.exists(), "{bad:?} created {o}");
+    }
+    // Only unreadable inputs: a dangling link and a text file. Exit code 2, each named in the manifest.
+    let input = tmp.path().join("raw/someone");
+    std::fs::create_dir_all(&input).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/photo.jpg", input.join("gone.jpg")).unwrap();
+    std::fs::write(input.join("notes.jpg"), b"not a photo").unwrap();
+    let i = tmp.path().join("raw").display().to_string();
+    let out = issc("ort", &["crop", "--in", &i, "--out", &o]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("none of the 2 photo(s) could be read"), "{}", stderr(&out));
+    let manifest = json_lines(&std::fs::read_to_string(out_dir.join("crops.jsonl")).unwrap());
+    let gone = manifest.iter().find(|l| l["source"].as_str().unwrap().ends_with("gone.jpg")).expect("link reported");
+    assert_eq!(gone["reason"], "dangling_link", "{gone}");
+    assert!(gone["error"].as_str().unwrap().contains("/nonexistent/photo.jpg"), "{gone}");
+    // A run killed mid-write leaves `.<name>.<random>.tmp`; the next run removes it.
+    std::fs::remove_file(input.join("gone.jpg")).unwrap();
+    std::fs::copy(fixtures().join("people/Angelina_Jolie/Angelina_Jolie_0004.jpg"), input.join("a.jpg")).unwrap();
+    std::fs::create_dir_all(out_dir.join("someone")).unwrap();
+    let partial = out_dir.join("someone/.a_0.png.Xy12Ab.tmp");
+    std::fs::write(&partial, b"half a png").unwrap();
+    let out = issc("ort", &["crop", "--in", &i, "--out", &o, "--json"]);
+    let summary: Value = serde_json::from_str(ok(&out).trim()).unwrap();
+    assert_eq!(summary["faces"], 1, "{summary}");
+    assert!(!partial.exists(), "the partial file of the interrupted run is removed");
+    assert!(out_dir.join("someone/a_0.png").is_file());
+}

@@ -1,8 +1,95 @@
-//! Atomic file writes: a temporary file in the target's folder, flushed, then renamed over the target, so a
-//! reader (or a crash) never sees a partial file.
+//! File reads and writes that cannot hang or run away: [`read_capped`] reads only regular files and stops at a
+//! limit as it reads; [`write_atomic`] writes a temporary file in the target's folder, flushed, then renamed over
+//! the target, so a reader (or a crash) never sees a partial file.
 
-use std::io::{self, Write};
-use std::path::Path;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Why [`read_capped`] refused or failed to read a file. Every variant names the path.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// Opening or reading failed.
+    #[error("{}: cannot read file: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Not a regular file: a folder, FIFO, socket or device (reading one could block forever or never end).
+    #[error("{}: not a regular file ({kind}); give the path of a file", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is (`directory`, `FIFO`, `socket`, `character device`, `block device`).
+        kind: &'static str,
+    },
+    /// More bytes than the limit (counted as they are read, not trusted from the reported size).
+    #[error("{}: {bytes} bytes or more, over the limit of {limit} bytes", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Bytes seen before stopping (at least `limit + 1`).
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+/// What kind of non-regular file `ft` is, for messages.
+fn file_kind(ft: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return "FIFO";
+        }
+        if ft.is_socket() {
+            return "socket";
+        }
+        if ft.is_char_device() {
+            return "character device";
+        }
+        if ft.is_block_device() {
+            return "block device";
+        }
+    }
+    if ft.is_dir() { "directory" } else { "not a file" }
+}
+
+/// Read a whole file of at most `limit` bytes. Only regular files are read (symbolic links are followed): a FIFO is
+/// refused without waiting for a writer (it is opened non-blocking), and a device such as `/dev/zero` is refused
+/// before any byte is read. The limit is enforced while reading, so a file that grows, or reports a wrong size,
+/// still stops at `limit + 1` bytes.
+pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let io_err = |source| ReadError::Io { path: path.to_path_buf(), source };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotAFile { path: path.to_path_buf(), kind: file_kind(&meta.file_type()) });
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(limit)).unwrap_or(0).saturating_add(1));
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(io_err)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge { path: path.to_path_buf(), bytes: bytes.len() as u64, limit });
+    }
+    Ok(bytes)
+}
+
+/// [`read_capped`] as UTF-8 text.
+pub fn read_text_capped(path: &Path, limit: u64) -> Result<String, ReadError> {
+    let bytes = read_capped(path, limit)?;
+    String::from_utf8(bytes).map_err(|e| ReadError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::InvalidData, format!("not UTF-8 text ({e})")),
+    })
+}
 
 /// Write `bytes` to `path` atomically, creating parent folders as needed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -45,6 +132,42 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_capped_reads_files_and_refuses_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.bin");
+        std::fs::write(&p, b"0123456789").unwrap();
+        assert_eq!(read_capped(&p, 10).unwrap(), b"0123456789");
+        let err = read_capped(&p, 9).unwrap_err();
+        assert!(matches!(err, ReadError::TooLarge { bytes: 10, limit: 9, .. }), "{err:?}");
+        assert!(err.to_string().contains("a.bin"), "{err}");
+        let err = read_capped(dir.path(), 100).unwrap_err();
+        assert!(matches!(err, ReadError::NotAFile { kind: "directory", .. }), "{err:?}");
+        let err = read_capped(&dir.path().join("missing"), 100).unwrap_err();
+        assert!(matches!(err, ReadError::Io { .. }) && err.to_string().contains("missing"), "{err}");
+    }
+
+    /// A device that never ends is refused before reading, not read to the limit.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn read_capped_refuses_devices() {
+        let err = read_capped(Path::new("/dev/zero"), u64::MAX).unwrap_err();
+        assert!(matches!(err, ReadError::NotAFile { kind: "character device", .. }), "{err:?}");
+        assert!(err.to_string().contains("/dev/zero: not a regular file (character device)"), "{err}");
+    }
+
+    /// A FIFO with no writer would block `open` forever; it is refused at once.
+    #[cfg(unix)]
+    #[test]
+    fn read_capped_refuses_a_fifo_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+        assert!(made.success());
+        let err = read_capped(&fifo, 100).unwrap_err();
+        assert!(matches!(err, ReadError::NotAFile { kind: "FIFO", .. }), "{err:?}");
+    }
 
     /// The process umask, read from /proc (no libc call: unsafe code is forbidden).
     #[cfg(unix)]

@@ -28,11 +28,15 @@ pub struct LoadOptions {
     pub max_pixels: u64,
     /// Largest accepted encoded size in bytes.
     pub max_bytes: u64,
+    /// Accept a JPEG whose data is damaged but decodable (libjpeg fills what it could not decode with grey), with
+    /// the decoder's warnings in [`DecodedImage::warnings`]. Off by default: such a photo is refused with
+    /// [`ImageError::Damaged`].
+    pub accept_damaged: bool,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { max_pixels: DEFAULT_MAX_PIXELS, max_bytes: DEFAULT_MAX_BYTES }
+        Self { max_pixels: DEFAULT_MAX_PIXELS, max_bytes: DEFAULT_MAX_BYTES, accept_damaged: false }
     }
 }
 
@@ -47,6 +51,9 @@ pub struct DecodedImage {
     pub source_color: ExtendedColorType,
     /// EXIF orientation that was applied (1 = none).
     pub orientation: u8,
+    /// What the decoder warned about (libjpeg: extraneous bytes between markers, a bad ICC block; with
+    /// [`LoadOptions::accept_damaged`], damaged data too). Empty for a clean file.
+    pub warnings: Vec<String>,
 }
 
 impl fmt::Debug for DecodedImage {
@@ -57,6 +64,7 @@ impl fmt::Debug for DecodedImage {
             .field("format", &self.format)
             .field("source_color", &self.source_color)
             .field("orientation", &self.orientation)
+            .field("warnings", &self.warnings)
             .finish()
     }
 }
@@ -139,6 +147,29 @@ pub enum ImageError {
         /// The limit.
         limit: u64,
     },
+    /// The decoder could not decode part of the pixels (the data ends early or holds invalid codes) and would fill
+    /// them with grey; refused unless [`LoadOptions::accept_damaged`] is set.
+    #[error(
+        "{name}: the JPEG data is damaged ({warning}{more}): part of the picture cannot be decoded and would come out \
+         grey; re-download or re-export the file (or set accept_damaged to use it anyway)",
+        more = if *warnings > 1 { format!("; {warnings} decoder warnings in all") } else { String::new() }
+    )]
+    Damaged {
+        /// The input.
+        name: String,
+        /// The decoder's first warning about lost data.
+        warning: String,
+        /// How many warnings the decoder raised.
+        warnings: usize,
+    },
+    /// The path is not a regular file (a folder, FIFO, socket or device): only files are read as photos.
+    #[error("{name}: not a regular file ({kind}); give the path of a photo file")]
+    NotAFile {
+        /// The input.
+        name: String,
+        /// What it is instead (`directory`, `FIFO`, `socket`, `character device`, ...).
+        kind: &'static str,
+    },
     /// The header or pixel data is damaged or incomplete.
     #[error("{name}: {format:?} data is truncated or corrupt ({reason}); re-download or re-export the file")]
     Corrupt {
@@ -162,6 +193,8 @@ impl ImageError {
             ImageError::UnsupportedFormat { .. } => "unsupported_format",
             ImageError::TooManyPixels { .. } => "too_many_pixels",
             ImageError::Corrupt { .. } => "corrupt",
+            ImageError::Damaged { .. } => "damaged",
+            ImageError::NotAFile { .. } => "not_a_file",
         }
     }
 }
@@ -177,15 +210,15 @@ pub fn load_image(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<DecodedI
     decode_image(&bytes, &name, opts)
 }
 
-/// A file's bytes and its name for messages, refusing one over `opts.max_bytes` before reading it.
+/// A file's bytes and its name for messages: only a regular file, read no further than `opts.max_bytes`.
 fn read_limited(path: &Path, opts: &LoadOptions) -> Result<(Vec<u8>, String), ImageError> {
     let name = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|source| ImageError::Io { name: name.clone(), source })?;
-    if meta.len() > opts.max_bytes {
-        return Err(ImageError::TooManyBytes { name, bytes: meta.len(), limit: opts.max_bytes });
+    match crate::fsutil::read_capped(path, opts.max_bytes) {
+        Ok(bytes) => Ok((bytes, name)),
+        Err(crate::ReadError::NotAFile { kind, .. }) => Err(ImageError::NotAFile { name, kind }),
+        Err(crate::ReadError::TooLarge { bytes, limit, .. }) => Err(ImageError::TooManyBytes { name, bytes, limit }),
+        Err(crate::ReadError::Io { source, .. }) => Err(ImageError::Io { name, source }),
     }
-    let bytes = std::fs::read(path).map_err(|source| ImageError::Io { name: name.clone(), source })?;
-    Ok((bytes, name))
 }
 
 /// Decode an image from memory. `name` is used in error messages (a path, a URL, `"<upload>"`).
@@ -254,17 +287,27 @@ fn decode_scaled(
     if format == ImageFormat::Jpeg {
         let scale_num = min_long_side.map_or(8, |side| jpeg_scale_num(width, height, side));
         match decode_jpeg_libjpeg(bytes, scale_num) {
-            Ok(Some((mut img, source_color, orientation))) => {
+            Ok((Some((mut img, source_color, orientation)), (warnings, count))) => {
+                if !opts.accept_damaged
+                    && let Some(lost) = warnings.iter().find(|w| w.lost_data())
+                {
+                    return Err(ImageError::Damaged { name, warning: lost.text.clone(), warnings: count });
+                }
+                if !warnings.is_empty() {
+                    let texts: Vec<&str> = warnings.iter().map(|w| w.text.as_str()).collect();
+                    tracing::warn!("{name}: the JPEG decoder warned ({count} in all): {}", texts.join("; "));
+                }
                 img.apply_orientation(orientation);
                 let image = DecodedImage {
                     rgb: img.into_rgb8(),
                     format,
                     source_color,
                     orientation: orientation_to_exif(orientation),
+                    warnings: warnings.into_iter().map(|w| w.text).collect(),
                 };
                 return Ok((image, 8.0 / f32::from(scale_num)));
             }
-            Ok(None) => {} // CMYK / YCCK: the `image` crate converts those (below)
+            Ok((None, _)) => {} // CMYK / YCCK: the `image` crate converts those (below)
             Err(reason) => return Err(corrupt(reason)),
         }
     }
@@ -286,17 +329,26 @@ fn decode_scaled(
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),
     };
-    Ok((DecodedImage { rgb, format, source_color, orientation: orientation_to_exif(orientation) }, 1.0))
+    let image =
+        DecodedImage { rgb, format, source_color, orientation: orientation_to_exif(orientation), warnings: Vec::new() };
+    Ok((image, 1.0))
 }
 
-/// Decode a JPEG with libjpeg (ISLOW IDCT, fancy upsampling: the library defaults OpenCV uses). `Ok(None)` for
+/// Decode a JPEG with libjpeg (ISLOW IDCT, fancy upsampling: the library defaults OpenCV uses). `None` for
 /// CMYK/YCCK files, which libjpeg cannot convert to RGB. libjpeg reports fatal errors by unwinding (without the
-/// panic hook); they are caught here and returned as the reason.
+/// panic hook); they are caught here and returned as the reason. Its warnings (the first few, and their count)
+/// come with the image.
 type LibjpegOutput = Option<(DynamicImage, ExtendedColorType, Orientation)>;
 
-fn decode_jpeg_libjpeg(bytes: &[u8], scale_num: u8) -> Result<LibjpegOutput, String> {
+fn decode_jpeg_libjpeg(
+    bytes: &[u8],
+    scale_num: u8,
+) -> Result<(LibjpegOutput, (Vec<crate::jpeg_errors::Warning>, usize)), String> {
+    crate::jpeg_errors::reset();
     let result = std::panic::catch_unwind(|| -> std::io::Result<LibjpegOutput> {
-        let mut d = mozjpeg::Decompress::with_markers(&[mozjpeg::Marker::APP(1)]).from_mem(bytes)?;
+        let mut d = mozjpeg::Decompress::with_markers(&[mozjpeg::Marker::APP(1)])
+            .with_err(crate::jpeg_errors::error_mgr())
+            .from_mem(bytes)?;
         if scale_num < 8 {
             d.scale(scale_num.max(1));
         }
@@ -318,8 +370,9 @@ fn decode_jpeg_libjpeg(bytes: &[u8], scale_num: u8) -> Result<LibjpegOutput, Str
             .ok_or_else(|| std::io::Error::other("decoder returned fewer pixels than the header declares"))?;
         Ok(Some((DynamicImage::ImageRgb8(img), color, orientation)))
     });
+    let warnings = crate::jpeg_errors::take();
     match result {
-        Ok(Ok(v)) => Ok(v),
+        Ok(Ok(v)) => Ok((v, warnings)),
         Ok(Err(e)) => Err(e.to_string()),
         Err(payload) => Err(payload
             .downcast_ref::<String>()

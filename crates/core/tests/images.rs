@@ -15,7 +15,12 @@ fn shared_data() -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
-        println!("skipping the ../shared/data part: folder not present");
+        assert!(
+            std::env::var_os("ISSC_REQUIRE_SHARED_DATA").is_none(),
+            "ISSC_REQUIRE_SHARED_DATA is set but {} is missing",
+            p.display()
+        );
+        println!("SKIPPED: the ../shared/data part (folder not present)");
         None
     }
 }
@@ -125,6 +130,76 @@ fn truncated_jpeg_is_refused_by_name() {
     let png = std::fs::read(fixtures().join("images/skimage_chelsea.png")).unwrap();
     let e = decode_image(&png[..png.len() / 3], "cut.png", &LoadOptions::default()).unwrap_err();
     assert!(matches!(e, ImageError::Corrupt { .. }), "{e}");
+}
+
+/// A JPEG cut in half with an end-of-image marker appended is structurally whole, and libjpeg decodes it with the
+/// missing half grey, saying so only in a warning: refused by default, accepted with the warning when asked.
+#[test]
+fn damaged_jpeg_data_is_refused_unless_accepted() {
+    let bytes = std::fs::read(fixtures().join("people/Angelina_Jolie/Angelina_Jolie_0004.jpg")).unwrap();
+    let mut cut = bytes[..bytes.len() / 2].to_vec();
+    cut.extend_from_slice(&[0xFF, 0xD9]);
+    let e = decode_image(&cut, "half.jpg", &LoadOptions::default()).unwrap_err();
+    assert!(matches!(e, ImageError::Damaged { .. }), "{e:?}");
+    assert_eq!(e.kind(), "damaged");
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("half.jpg: the JPEG data is damaged (Corrupt JPEG data: premature end of data segment"),
+        "{msg}"
+    );
+    assert!(msg.contains("accept_damaged"), "{msg}");
+    let opts = LoadOptions { accept_damaged: true, ..LoadOptions::default() };
+    let img = decode_image(&cut, "half.jpg", &opts).unwrap();
+    assert!(img.warnings.iter().any(|w| w.contains("premature end of data segment")), "{:?}", img.warnings);
+    // The same through Photo (the pipeline's decoder), at a reduced scale too.
+    for side in [None, Some(100)] {
+        let e = issc_core::Photo::decode(cut.clone(), "half.jpg", &LoadOptions::default(), side).unwrap_err();
+        assert!(matches!(e, ImageError::Damaged { .. }), "{e:?}");
+    }
+    // A clean photo has no warnings.
+    assert!(decode_image(&bytes, "a.jpg", &LoadOptions::default()).unwrap().warnings.is_empty());
+}
+
+/// A frame header that claims far more pixels than the data holds (7000x7000 over a few kilobytes) is an error,
+/// not a grey picture with "0 faces".
+#[test]
+fn a_frame_header_larger_than_the_data_is_an_error() {
+    let mut bytes = std::fs::read(fixtures().join("people/Angelina_Jolie/Angelina_Jolie_0004.jpg")).unwrap();
+    // SOF0/SOF2: FF C0|C2, length (2), precision (1), height (2), width (2).
+    let sof = bytes.windows(2).position(|w| w[0] == 0xFF && (w[1] == 0xC0 || w[1] == 0xC2)).expect("a frame header");
+    bytes[sof + 5..sof + 9].copy_from_slice(&[0x1B, 0x58, 0x1B, 0x58]); // 7000 x 7000
+    let e = decode_image(&bytes, "big.jpg", &LoadOptions::default()).unwrap_err();
+    assert!(matches!(e, ImageError::Damaged { .. } | ImageError::Corrupt { .. }), "{e:?}");
+}
+
+/// Every JPEG in ../shared/data decodes without a warning about lost data: real photos are not refused.
+#[test]
+fn real_photos_decode_without_damage() {
+    let Some(data) = shared_data() else { return };
+    let mut stack = vec![data];
+    let (mut n, mut warned) = (0, Vec::new());
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(&p) else { continue };
+            if issc_core::sniff_format(&bytes) != Some(ImageFormat::Jpeg) {
+                continue;
+            }
+            n += 1;
+            match decode_image(&bytes, &p.display().to_string(), &LoadOptions::default()) {
+                Ok(img) if !img.warnings.is_empty() => warned.push(format!("{}: {:?}", p.display(), img.warnings)),
+                Ok(_) => {}
+                Err(e @ ImageError::Damaged { .. }) => panic!("a real photo refused: {e}"),
+                Err(_) => {} // the odd-format and truncation fixtures are refused for other reasons
+            }
+        }
+    }
+    println!("{n} JPEGs decoded; {} with harmless warnings: {warned:#?}", warned.len());
+    assert!(n > 100, "only {n} JPEGs found");
 }
 
 #[test]

@@ -14,7 +14,7 @@
 //! let predictor = issc_predict::Predictor::open(Path::new("model"))?;
 //! let detector = DetectorKind::YuNet.open(&ModelDir::locate(None)?, DetectorConfig::default())?;
 //! let photo = issc_core::load_image(Path::new("photo.jpg"), &Default::default())?;
-//! for face in predictor.predict(detector.as_ref(), &photo.rgb, 3)? {
+//! for face in predictor.predict(detector.as_ref(), &photo.rgb, 3)?.faces {
 //!     println!("{} ({:.2})", face.label.name(), face.label.probability);
 //! }
 //! # Ok(()) }
@@ -122,6 +122,30 @@ pub struct PredictedFace {
     pub label: FaceLabel,
 }
 
+/// The faces of one photo, labelled: at most [`Predictor::max_faces`] of them, the largest first kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// The labelled faces, in the detector's order (best detection first).
+    pub faces: Vec<PredictedFace>,
+    /// How many faces the detector found (more than `faces.len()` when some were dropped by the cap, or skipped
+    /// for degenerate landmarks).
+    pub detected: usize,
+}
+
+impl Prediction {
+    /// Faces found but not labelled (over the cap, or degenerate).
+    pub fn dropped(&self) -> usize {
+        self.detected - self.faces.len()
+    }
+}
+
+/// Default most faces labelled per photo: Azure Face's limit for detect.
+pub const DEFAULT_MAX_FACES: usize = 100;
+
+/// Faces run through the graph at once: memory per call stays bounded (ONNX Runtime keeps buffers sized for the
+/// largest batch it has seen) whatever the photo, at no cost in speed on a CPU.
+pub const MAX_BATCH: usize = 16;
+
 /// An exported model, loaded.
 #[derive(Debug)]
 pub struct Predictor {
@@ -131,6 +155,7 @@ pub struct Predictor {
     centroids: Vec<f32>,
     embedding_output: usize,
     probabilities_output: usize,
+    max_faces: usize,
 }
 
 /// SHA-256 of `bytes`, lowercase hex.
@@ -163,7 +188,27 @@ impl Predictor {
         let embedding_output = find(&card.outputs.embedding)?;
         let probabilities_output = find(&card.outputs.probabilities)?;
         let centroids = card.centroid_matrix().map_err(bad)?;
-        Ok(Self { dir: dir.to_path_buf(), card, model, centroids, embedding_output, probabilities_output })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            card,
+            model,
+            centroids,
+            embedding_output,
+            probabilities_output,
+            max_faces: DEFAULT_MAX_FACES,
+        })
+    }
+
+    /// Label at most `n` faces per photo (at least 1): the `n` largest; the rest are counted in
+    /// [`Prediction::detected`]. The default is [`DEFAULT_MAX_FACES`].
+    pub fn with_max_faces(mut self, n: usize) -> Self {
+        self.max_faces = n.max(1);
+        self
+    }
+
+    /// Most faces labelled per photo.
+    pub fn max_faces(&self) -> usize {
+        self.max_faces
     }
 
     /// The folder it was loaded from.
@@ -181,8 +226,22 @@ impl Predictor {
         self.card.input.size
     }
 
-    /// Run the graph on aligned faces: `(embeddings [n·dim], probabilities [n·classes])`, row-major.
+    /// Run the graph on aligned faces: `(embeddings [n·dim], probabilities [n·classes])`, row-major. The faces go
+    /// through the graph [`MAX_BATCH`] at a time.
     pub fn run(&self, faces: &[RgbImage]) -> Result<(Vec<f32>, Vec<f32>), PredictError> {
+        if faces.len() <= MAX_BATCH {
+            return self.run_batch(faces);
+        }
+        let (mut emb, mut probs) = (Vec::new(), Vec::new());
+        for chunk in faces.chunks(MAX_BATCH) {
+            let (e, p) = self.run_batch(chunk)?;
+            emb.extend_from_slice(&e);
+            probs.extend_from_slice(&p);
+        }
+        Ok((emb, probs))
+    }
+
+    fn run_batch(&self, faces: &[RgbImage]) -> Result<(Vec<f32>, Vec<f32>), PredictError> {
         if faces.is_empty() {
             return Ok((vec![], vec![]));
         }
@@ -246,14 +305,11 @@ impl Predictor {
         FaceLabel { label, probability: p[best], cosine, top_k, embedding: e.to_vec() }
     }
 
-    /// Detect every face in `image`, align it and label it.
-    pub fn predict(
-        &self,
-        detector: &dyn Detector,
-        image: &RgbImage,
-        top_k: usize,
-    ) -> Result<Vec<PredictedFace>, PredictError> {
+    /// Detect every face in `image`, align it and label it (at most [`max_faces`](Self::max_faces)).
+    pub fn predict(&self, detector: &dyn Detector, image: &RgbImage, top_k: usize) -> Result<Prediction, PredictError> {
         let faces = detector.detect(image)?;
+        let detected = faces.len();
+        let faces = largest(faces, self.max_faces);
         let mut kept = Vec::with_capacity(faces.len());
         let mut aligned = Vec::with_capacity(faces.len());
         for face in faces {
@@ -264,7 +320,8 @@ impl Predictor {
             }
         }
         let labels = self.classify(&aligned, top_k)?;
-        Ok(kept.into_iter().zip(labels).map(|(face, label)| PredictedFace { face, label }).collect())
+        let faces = kept.into_iter().zip(labels).map(|(face, label)| PredictedFace { face, label }).collect();
+        Ok(Prediction { faces, detected })
     }
 
     /// [`predict`](Self::predict) on a photo decoded by [`issc_core::Photo`] (a JPEG possibly at reduced scale):
@@ -275,8 +332,10 @@ impl Predictor {
         detector: &dyn Detector,
         photo: &issc_core::Photo,
         top_k: usize,
-    ) -> Result<Vec<PredictedFace>, PredictError> {
+    ) -> Result<Prediction, PredictError> {
         let faces = issc_detect::detect_photo(detector, photo)?;
+        let detected = faces.len();
+        let faces = largest(faces, self.max_faces);
         let mut kept = Vec::with_capacity(faces.len());
         let mut aligned = Vec::with_capacity(faces.len());
         for face in faces {
@@ -286,6 +345,44 @@ impl Predictor {
             }
         }
         let labels = self.classify(&aligned, top_k)?;
-        Ok(kept.into_iter().zip(labels).map(|(face, label)| PredictedFace { face, label }).collect())
+        let faces = kept.into_iter().zip(labels).map(|(face, label)| PredictedFace { face, label }).collect();
+        Ok(Prediction { faces, detected })
+    }
+}
+
+/// The `n` largest faces (by box area), in their original order.
+fn largest(mut faces: Vec<Face>, n: usize) -> Vec<Face> {
+    if faces.len() <= n {
+        return faces;
+    }
+    let mut order: Vec<usize> = (0..faces.len()).collect();
+    order.sort_by(|&a, &b| faces[b].bbox.area().total_cmp(&faces[a].bbox.area()).then(a.cmp(&b)));
+    let mut keep = vec![false; faces.len()];
+    for &i in &order[..n] {
+        keep[i] = true;
+    }
+    let mut i = 0;
+    faces.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+    faces
+}
+
+#[cfg(test)]
+mod cap_tests {
+    use super::*;
+    use issc_core::{BBox, Landmarks5};
+
+    fn face(side: f32) -> Face {
+        Face { bbox: BBox { x: 0.0, y: 0.0, w: side, h: side }, score: 0.9, landmarks: Landmarks5([[0.0; 2]; 5]) }
+    }
+
+    #[test]
+    fn the_largest_faces_are_kept_in_order() {
+        let faces: Vec<Face> = [3.0, 9.0, 1.0, 7.0, 5.0].into_iter().map(face).collect();
+        let kept: Vec<f32> = largest(faces.clone(), 3).iter().map(|f| f.bbox.w).collect();
+        assert_eq!(kept, [9.0, 7.0, 5.0]);
+        assert_eq!(largest(faces, 10).len(), 5);
     }
 }

@@ -195,7 +195,7 @@ fn inprocess(args: &[String]) {
         .unwrap();
     let run = |bytes: &[u8]| {
         let img = issc_core::decode_image(bytes, "photo", &Default::default()).unwrap();
-        predictor.predict(detector.as_ref(), &img.rgb, 3).unwrap().len()
+        predictor.predict(detector.as_ref(), &img.rgb, 3).unwrap().faces.len()
     };
     for (_, b) in &photos {
         run(b);

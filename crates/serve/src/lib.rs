@@ -357,8 +357,12 @@ pub struct PredictResponse {
     pub width: u32,
     /// Photo height.
     pub height: u32,
-    /// Every face, best detection first.
+    /// Every face labelled, best detection first: at most the server's `--max-faces` (default 100), the largest.
     pub faces: Vec<FaceOut>,
+    /// How many faces the detector found; more than `faces` when the cap dropped some (`faces_dropped`).
+    pub faces_detected: usize,
+    /// Faces found but not labelled: over the per-photo cap (the smallest are dropped), or with degenerate landmarks.
+    pub faces_dropped: usize,
     /// Time spent.
     pub timings: Timings,
 }
@@ -724,8 +728,10 @@ async fn run(
     })
     .await?;
     state.metrics.inference.observe(infer_s);
-    state.metrics.faces.observe(faces.len() as f64);
+    state.metrics.faces.observe(faces.faces.len() as f64);
+    let (faces_detected, faces_dropped) = (faces.detected, faces.dropped());
     let faces = faces
+        .faces
         .into_iter()
         .map(|f| {
             let b = f.face.bbox;
@@ -748,6 +754,8 @@ async fn run(
         width,
         height,
         faces,
+        faces_detected,
+        faces_dropped,
         timings: Timings { decode_ms, inference_ms: infer_s * 1e3, total_ms: started.elapsed().as_secs_f64() * 1e3 },
     }))
 }

@@ -300,7 +300,8 @@ pub fn normalize(p: &Path) -> PathBuf {
 /// Read and check `path`. `work_override` (from `--work`, relative to the current folder) replaces `work`.
 pub fn load(path: &Path, work_override: Option<&Path>) -> anyhow::Result<Config> {
     let file = super::show(path);
-    let text = std::fs::read_to_string(path)
+    // Only a regular file, at most 1 MiB: a FIFO or a device given by mistake is refused at once, not waited on.
+    let text = issc_core::read_text_capped(path, 1 << 20)
         .with_context(|| format!("--config {file}: cannot read it (give the path of a pipeline.toml)"))?;
     let raw: ConfigToml = toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(

@@ -1148,7 +1148,7 @@ fn strangers_stage(
                 continue;
             }
         };
-        let faces = predictor.predict_photo(pipeline.detector(), &photo, 1).with_context(|| show(p))?;
+        let faces = predictor.predict_photo(pipeline.detector(), &photo, 1).with_context(|| show(p))?.faces;
         for (n, f) in faces.iter().enumerate() {
             let Some(aligned) =
                 issc_detect::align_from_photo(&photo, &f.face.landmarks, 112).with_context(|| show(p))?.0

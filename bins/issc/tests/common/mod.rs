@@ -33,6 +33,7 @@ pub fn issc_in(cwd: &Path, engine: &str, args: &[&str]) -> Output {
         .env_remove("ISSC_ENGINE")
         .env_remove("ISSC_REFERENCE")
         .env_remove("ISSC_SHRINK_ON_LOAD")
+        .env_remove("ISSC_ACCEPT_DAMAGED")
         .output()
         .expect("run issc")
 }
