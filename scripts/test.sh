@@ -5,6 +5,10 @@
 # from PyPI; without it the ONNX Runtime tests fail with a message saying so). Photos in ../shared/data are used
 # when present (parity with the reference pipeline, verification accuracy); the bundled tests/fixtures always.
 # The PostgreSQL store's tests start a server from the pgserver wheel in target/pg-venv when it is there.
+#
+# A test whose peer is missing (PostgreSQL, the official Face SDK, Chromium, ../shared/data) prints a line starting
+# with SKIPPED and passes; every such line is counted and listed at the end. ISSC_REQUIRE_* switches make the
+# test fail instead (.ci/run sets them all), and ISSC_FORBID_SKIPS=1 makes this script fail on any SKIPPED line.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -23,35 +27,53 @@ cargo clippy --workspace --all-targets --release --locked -- -D warnings
 step "cargo build --release"
 cargo build --workspace --release --locked
 
+# Run a cargo test command, keeping its whole output in $1 and showing the summary lines; fail on cargo's own exit
+# status (not on what the output looks like), or when no test ran at all.
+run_tests() {
+    local log=$1; shift
+    local status=0
+    "$@" 2>&1 | tee "$log" | grep -E '^(test result|parity|verification|negatives|postgres|SKIPPED|error|thread .* panicked)|FAILED' || true
+    status=${PIPESTATUS[0]}
+    if [ "$status" -ne 0 ] || ! grep -q '^test result: ok' "$log"; then
+        echo "tests failed (cargo exited with $status); full output in $log" >&2
+        tail -n 80 "$log" >&2
+        exit 1
+    fi
+}
+
 step "tests (release: real models on real photos, both engines)"
-cargo test --workspace --release --locked --no-fail-fast -- --nocapture 2>&1 | tee target/test-output.txt \
-    | grep -E '^(test result|parity|verification|negatives|SKIPPED|error|thread .* panicked)|FAILED' || true
-if ! grep -q '^test result' target/test-output.txt || grep -qE '^test result: FAILED|error: test failed|error\[|could not compile' target/test-output.txt; then
-    echo "tests failed; full output in target/test-output.txt" >&2
-    tail -n 80 target/test-output.txt >&2
-    exit 1
-fi
+run_tests target/test-output.txt cargo test --workspace --release --locked --no-fail-fast -- --nocapture
 
 step "PostgreSQL store: issc-store --features postgres against a real PostgreSQL + pgvector"
 # Starts a throwaway server from the pgserver wheel in target/pg-venv (python3 -m venv target/pg-venv &&
 # target/pg-venv/bin/pip install pgserver), or uses ISSC_TEST_POSTGRES_URL; prints SKIPPED without either, unless
 # ISSC_REQUIRE_POSTGRES=1. The feature's code is linted here too (the workspace clippy above builds without it).
 cargo clippy --release --locked -p issc-store --features postgres --all-targets -- -D warnings
-cargo test --release --locked -p issc-store --features postgres -- --nocapture 2>&1 | tee target/test-postgres.txt \
-    | grep -E '^(test result|postgres|SKIPPED|error|thread .* panicked)|FAILED' || true
-if ! grep -q '^test result' target/test-postgres.txt || grep -qE '^test result: FAILED|error: test failed|error\[|could not compile' target/test-postgres.txt; then
-    echo "PostgreSQL store tests failed; full output in target/test-postgres.txt" >&2
-    tail -n 80 target/test-postgres.txt >&2
-    exit 1
-fi
+run_tests target/test-postgres.txt cargo test --release --locked -p issc-store --features postgres -- --nocapture
 
+skipped=$(grep -ho 'SKIPPED: .*' target/test-output.txt target/test-postgres.txt | sort | uniq -c || true)
 if command -v cargo-deny >/dev/null 2>&1; then
     step "cargo deny (licences, bans, sources; advisories need network access to GitHub)"
     # Every package of the lock file, whatever its target (cargo metadata needs them all; the build fetched the host's).
     cargo fetch --locked >/dev/null 2>&1 || echo "cargo fetch failed: cargo deny may not find every package" >&2
     cargo deny --offline check licenses bans sources
+elif [ "${ISSC_REQUIRE_CARGO_DENY:-}" = 1 ]; then
+    echo "ISSC_REQUIRE_CARGO_DENY=1 but cargo-deny is not installed (cargo install cargo-deny --locked)" >&2
+    exit 1
 else
     step "cargo deny: not installed, skipped (cargo install cargo-deny --locked)"
+    skipped="${skipped}${skipped:+$'\n'}      1 SKIPPED: cargo deny (not installed)"
+fi
+
+if [ -n "$skipped" ]; then
+    step "skipped: $(printf '%s\n' "$skipped" | awk '{n += $1} END {print n}') (each line: how many times, what)"
+    printf '%s\n' "$skipped" >&2
+    if [ "${ISSC_FORBID_SKIPS:-}" = 1 ]; then
+        echo "ISSC_FORBID_SKIPS=1: a check that was claimed did not run" >&2
+        exit 1
+    fi
+else
+    step "skipped: none"
 fi
 
 step "all checks passed in $(( $(date +%s) - start )) s"

@@ -182,10 +182,7 @@ fn prepare_refuses_to_replace_a_folder_it_did_not_make_and_checks_settings() {
 /// distance: printed for the record, and the ones known to be caught are asserted.
 #[test]
 fn edge_case_near_duplicates_caught_by_phash() {
-    let Some(data) = shared_data() else {
-        println!("SKIPPED: ../shared/data not present");
-        return;
-    };
+    let Some(data) = shared_data() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let (crops, _) = make_crops(tmp.path());
     let out = tmp.path().join("dataset");

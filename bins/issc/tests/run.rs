@@ -135,7 +135,8 @@ fn example_pipeline_runs_end_to_end_then_is_up_to_date() {
     }
     assert!(images >= 28 + 6 + 2, "{images} images in the report");
 
-    // A second run: every stage up to date, nothing redone, fast.
+    // A second run: every stage up to date, nothing redone (its time is printed, not asserted: timings belong in
+    // benchmarks).
     let (c, w) = (example().display().to_string(), work.display().to_string());
     let started = Instant::now();
     let again = ok(&issc("ort", &["run", "--config", &c, "--work", &w]));
@@ -147,7 +148,6 @@ fn example_pipeline_runs_end_to_end_then_is_up_to_date() {
         assert!(line.contains("up to date"), "{line}");
     }
     assert!(again.contains("test accuracy") && again.contains("report.html"), "{again}");
-    assert!(warm < 10.0, "an up-to-date run took {warm:.1} s");
     let v2 = run_json(&example(), &work);
     for (name, s) in stages(&v2) {
         assert_eq!(s["up_to_date"], true, "{name}: {s}");

@@ -39,8 +39,9 @@ async fn retries_429_after_retry_after_seconds_then_succeeds() {
     assert_eq!(g.large_person_group_id, "g1");
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
+    // A lower bound only: a sleep never ends early, so this holds on any machine (no upper bound: timings belong in
+    // benchmarks).
     assert!(elapsed >= Duration::from_millis(950), "Retry-After: 1 honoured, waited {elapsed:?}");
-    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
     assert_eq!(
         requests[0].header("x-ms-client-request-id"),
         requests[1].header("x-ms-client-request-id"),
@@ -132,9 +133,12 @@ async fn max_total_delay_bounds_waiting() {
     let server =
         TestServer::script(vec![Reply::error(429, "429", "Rate limit is exceeded.").header("Retry-After", "30")]).await;
     let c = client(&server.base, fast_retry().max_total_delay(Duration::from_secs(5)));
-    let start = Instant::now();
-    let err = c.get_large_person_group("g1", false).await.expect_err("gives up");
-    assert!(start.elapsed() < Duration::from_secs(2), "did not sleep 30 s");
+    // Giving up at once is behaviour, checked without timing it: a client that slept the 30 s would not answer
+    // within this (generous) deadline.
+    let err = tokio::time::timeout(Duration::from_secs(20), c.get_large_person_group("g1", false))
+        .await
+        .expect("gave up instead of sleeping 30 s")
+        .expect_err("gives up");
     assert_eq!(server.requests().len(), 1);
     assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
     assert!(err.to_string().contains("rate limit"), "{err}");
