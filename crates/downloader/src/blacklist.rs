@@ -30,7 +30,11 @@ impl Blacklist {
 
     /// Read a blacklist file.
     pub fn from_file(path: &Path) -> std::io::Result<Self> {
-        Ok(Self::parse(&std::fs::read_to_string(path)?))
+        let text = issc_core::read_text_capped(path, 16 << 20).map_err(|e| match e {
+            issc_core::ReadError::Io { source, .. } => source,
+            other => std::io::Error::new(std::io::ErrorKind::InvalidInput, other.to_string()),
+        })?;
+        Ok(Self::parse(&text))
     }
 
     /// Add one entry (domain or pattern).

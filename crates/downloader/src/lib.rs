@@ -550,8 +550,14 @@ async fn get_once(sh: &Shared, url: &Url) -> Result<Vec<u8>, Attempt> {
 /// Download (with retries) or read one candidate, validate it, store it. Never panics; every outcome is an entry.
 async fn process(sh: &Shared, c: &Candidate) -> Entry {
     let (body, attempts) = if sh.provider == "dir" {
-        match tokio::fs::read(&c.url).await {
-            Ok(b) => (b, 1),
+        // Only a regular file, read no further than the download cap (a FIFO or a device is refused, not read).
+        let (path, cap) = (PathBuf::from(&c.url), sh.opts.max_bytes);
+        match tokio::task::spawn_blocking(move || issc_core::read_capped(&path, cap)).await {
+            Ok(Ok(b)) => (b, 1),
+            Ok(Err(e @ issc_core::ReadError::TooLarge { .. })) => {
+                return entry(sh, c, Status::Rejected, Some("too_large"), Some(e.to_string()), 1);
+            }
+            Ok(Err(e)) => return entry(sh, c, Status::Failed, Some("io"), Some(e.to_string()), 1),
             Err(e) => return entry(sh, c, Status::Failed, Some("io"), Some(e.to_string()), 1),
         }
     } else {

@@ -130,8 +130,8 @@ fn without_url(e: &reqwest::Error) -> String {
 
 /// Candidates from a URL list: one per line; blank lines and `#` comments ignored.
 pub fn read_url_list(path: &Path) -> Result<Vec<Candidate>, FetchError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| FetchError::Config(format!("--urls {}: cannot read: {e}", path.display())))?;
+    let text = issc_core::read_text_capped(path, 64 << 20)
+        .map_err(|e| FetchError::Config(format!("--urls: cannot read the URL list: {e}")))?;
     Ok(text
         .lines()
         .map(str::trim)

@@ -152,7 +152,8 @@ impl Split {
 /// A crop's bytes and their BLAKE3 (hex), refused when they are not what `dataset.json` recorded.
 pub(crate) fn read_crop(f: &LabeledFile) -> Result<(Vec<u8>, String), TrainError> {
     let crop_err = |reason: String| TrainError::Crop { path: f.path.clone(), reason };
-    let bytes = std::fs::read(&f.path).map_err(|e| crop_err(format!("cannot read the crop: {e}")))?;
+    let bytes = issc_core::read_capped(&f.path, issc_core::LoadOptions::default().max_bytes)
+        .map_err(|e| crop_err(format!("cannot read the crop: {e}")))?;
     let actual = blake3::hash(&bytes).to_hex().to_string();
     if !actual.eq_ignore_ascii_case(&f.blake3) {
         return Err(crop_err(format!(
