@@ -5,27 +5,17 @@
 //! Properties: no panic (and no abort), an answer within the case limit; an error names the file; a card accepted is
 //! internally consistent (`check`, `centroid_matrix` of labels × embedding dim values).
 //!
-//! Its own test binary: the open bug below aborts the process (a failed allocation is not a panic), which would take
-//! other targets' tests down with it.
+//! Its own test binary: a bug of this kind aborts the process (a failed allocation is not a panic), which would take
+//! other targets' tests down with it. regressions/model_json/huge_embedding_dim.json is the one found so far
+//! (`centroid_matrix` reserved labels × `embedding_dim` before checking the lengths; fixed).
 
 use std::path::Path;
 
 use issc_fuzz::harness::{Format, replay, text_cases};
-use issc_fuzz::{bounded, case_limit, open_regressions, regressions, run, seeds};
+use issc_fuzz::{bounded, case_limit, regressions, run, seeds};
 
 const TARGET: &str = "model_json";
 const PATH: &str = "models/under-test/model.json";
-
-/// The open bug (regressions/model_json/open/): `ModelCard::centroid_matrix` reserves labels × `embedding_dim`
-/// floats before checking the centroids' lengths, so a card declaring a huge `embedding_dim` makes the allocation
-/// fail, which aborts the process. Cases that would reach it are skipped until it is fixed.
-fn reaches_open_bug(bytes: &[u8]) -> bool {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else { return false };
-    let dim = v["outputs"]["embedding_dim"].as_u64().unwrap_or(0);
-    let labels = v["labels"].as_array().map_or(0, Vec::len) as u64;
-    let centroids = v["centroids"].as_array().map_or(0, Vec::len) as u64;
-    centroids > 0 && centroids == labels && labels.saturating_mul(dim) > 1 << 26
-}
 
 fn card(bytes: &[u8]) -> Result<(), String> {
     let input = bytes.to_vec();
@@ -51,9 +41,6 @@ fn card(bytes: &[u8]) -> Result<(), String> {
 }
 
 fn check(bytes: &[u8]) -> Result<(), String> {
-    if reaches_open_bug(bytes) {
-        return Ok(());
-    }
     card(bytes)
 }
 
@@ -63,12 +50,6 @@ fn model_json_seeds() {
         issc_predict::ModelCard::from_json(b, Path::new(PATH)).map(|_| ()).map_err(|e| e.to_string())
     });
     replay(TARGET, "regression inputs", &regressions(TARGET), check);
-}
-
-#[test]
-#[ignore = "open bug: ModelCard::centroid_matrix reserves labels × embedding_dim before checking it (aborts)"]
-fn model_json_open_bugs() {
-    replay(TARGET, "open-bug inputs", &open_regressions(TARGET), card);
 }
 
 #[test]

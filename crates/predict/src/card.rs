@@ -187,14 +187,14 @@ impl ModelCard {
             return Err(format!("{} centroids for {} labels", self.centroids.len(), self.labels.len()));
         }
         let dim = self.outputs.embedding_dim;
-        let mut m = Vec::with_capacity(self.labels.len() * dim);
+        // Every length is checked before anything is allocated: the card is input, and a huge `embedding_dim` must
+        // be an error, not an allocation that aborts the process.
         for (l, c) in self.labels.iter().zip(&self.centroids) {
             if c.len() != dim {
-                return Err(format!("centroid of {l} has {} values, not {dim}", c.len()));
+                return Err(format!("centroid of {l} has {} values, not {dim} (outputs.embedding_dim)", c.len()));
             }
-            m.extend_from_slice(c);
         }
-        Ok(m)
+        Ok(self.centroids.iter().flatten().copied().collect())
     }
 }
 
