@@ -81,8 +81,11 @@ impl Manifest {
         let path = dir.join("manifest.jsonl");
         let mut entries = Vec::new();
         if let Ok(f) = std::fs::File::open(&path) {
-            for line in std::io::BufReader::new(f).lines() {
-                let line = line?;
+            // Lines are read as bytes: one line of invalid UTF-8 (a crash mid-write, a stray edit) is skipped like
+            // any unreadable line, not an error for the whole file.
+            for line in std::io::BufReader::new(f).split(b'\n') {
+                let line = line.map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+                let line = String::from_utf8_lossy(&line);
                 if let Ok(e) = serde_json::from_str::<Entry>(&line) {
                     entries.push(e);
                 } else if !line.trim().is_empty() {
