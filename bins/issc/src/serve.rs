@@ -57,6 +57,24 @@ pub struct ServeArgs {
     /// Time limit per request, queueing included, in seconds.
     #[arg(long, value_name = "S", default_value_t = 30)]
     pub timeout: u64,
+    /// Seconds a client has to send a request line and its headers, counted from the connection's opening (first
+    /// request) or from the first byte of a later request; a slower client (one byte a second…) is disconnected
+    /// [default: 10].
+    #[arg(long, value_name = "S")]
+    pub header_timeout: Option<f64>,
+    /// Seconds a kept-alive connection may wait for its next request before the server closes it. Keep it longer
+    /// than the idle timeout of a load balancer in front (60 s for most), so that the balancer closes first
+    /// [default: 75].
+    #[arg(long, value_name = "S")]
+    pub idle_timeout: Option<f64>,
+    /// Seconds a request body (the photo) has to arrive in full; slower uploads are answered 408 [default: 30].
+    #[arg(long, value_name = "S")]
+    pub body_timeout: Option<f64>,
+    /// Most connections open at once, kept below the open-file limit (ulimit -n) with room for the model and the
+    /// store. At the limit the oldest idle connection is closed to make room; when none is idle a few more are
+    /// served one request each: GET /healthz answers, anything else 503 with Retry-After [default: 4096].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
     /// Allow /predict_json {"url"} for this host (repeat; `*.example.com` for subdomains, `*` for any public
     /// host). Private, loopback and link-local addresses are always refused.
     #[arg(long = "url-allow", value_name = "HOST")]
@@ -83,6 +101,10 @@ impl ServeArgs {
             max_queue_mb: 256,
             max_wait: None,
             timeout: 30,
+            header_timeout: None,
+            idle_timeout: None,
+            body_timeout: None,
+            max_connections: None,
             url_allow: vec![],
             url_allow_loopback: false,
             detector: DetectorArgs::default(),
@@ -141,6 +163,15 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
+/// `--NAME S` in seconds, or `default`; a positive finite number.
+fn seconds(name: &str, value: Option<f64>, default: Duration) -> anyhow::Result<Duration> {
+    match value {
+        None => Ok(default),
+        Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
+        Some(s) => anyhow::bail!("--{name} {s}: must be a number of seconds > 0 (at most 86400)"),
+    }
+}
+
 /// `issc serve`.
 pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let defaults = ServeConfig::default();
@@ -156,6 +187,10 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
             None => Duration::from_secs(args.timeout.max(1)) / 2,
         },
         request_timeout: Duration::from_secs(args.timeout.max(1)),
+        header_timeout: seconds("header-timeout", args.header_timeout, defaults.header_timeout)?,
+        idle_timeout: seconds("idle-timeout", args.idle_timeout, defaults.idle_timeout)?,
+        body_timeout: seconds("body-timeout", args.body_timeout, defaults.body_timeout)?,
+        max_connections: args.max_connections.unwrap_or(defaults.max_connections),
         shrink_on_load: ctx.shrink_on_load,
         api_keys: api_keys(),
         load: ctx.load,
@@ -218,9 +253,10 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         let local = listener.local_addr()?;
         println!("listening on http://{local}");
         std::io::stdout().flush()?;
+        let conns = issc_serve::Limits::new(&cfg)?;
         eprintln!(
             "issc serve: http://{local}/ · {} · {} · {} API key(s) · {} slots + up to {} queued (expected wait ≤ {:.1} s) \
-             · body ≤ {} MiB · {} mode{}",
+             · body ≤ {} MiB · ≤ {} connections (ulimit -n {}) · {} mode{}",
             if args.model.is_some() { "model loaded" } else { "no model" },
             match &args.store {
                 Some(d) => format!("Face API on /face/v1.2 (store {})", issc_store::redact_url(&d.to_string_lossy())),
@@ -231,11 +267,13 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
             cfg.max_queue,
             cfg.max_wait.as_secs_f64(),
             args.max_body_mb,
+            conns.max_connections,
+            conns.open_files.map_or_else(|| "unlimited".to_string(), |n| n.to_string()),
             ctx.mode,
             if cfg.shrink_on_load { ", shrink-on-load" } else { "" }
         );
-        let router = issc_serve::router_with_face_api(cfg, model, missing, face_api);
-        issc_serve::serve(listener, router, shutdown_signal()).await?;
+        let router = issc_serve::router_with_face_api(cfg.clone(), model, missing, face_api);
+        issc_serve::serve(listener, router, &cfg, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

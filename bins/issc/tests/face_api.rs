@@ -102,6 +102,19 @@ fn the_error_catalog_follows_azure() {
         }
         expect_error(&api.get("/../v9/largepersongroups").await, 404, "404", "unknown version");
         expect_error(&api.get("/nowhere").await, 404, "404", "unknown path");
+        // Methods an operation does not take (a CORS preflight's OPTIONS among them), a URI too long, and headers
+        // too large (answered by the HTTP layer before any route) are in Azure's form too.
+        expect_error(&api.send(reqwest::Method::OPTIONS, "/detect", None).await, 405, "405", "OPTIONS");
+        expect_error(&api.send(reqwest::Method::DELETE, "/verify", None).await, 405, "405", "DELETE verify");
+        let long = format!("/largepersongroups?x={}", "a".repeat(9000));
+        expect_error(&api.get(&long).await, 414, "UriTooLong", "URI too long");
+        let mut many = plain.get(server.url("/face/v1.2/largepersongroups")).header("ocp-apim-subscription-key", KEY);
+        for i in 0..120 {
+            many = many.header(format!("x-header-{i}"), "v");
+        }
+        let r = many.send().await.unwrap();
+        let (s, h) = (r.status().as_u16(), r.headers().clone());
+        expect_error(&(s, h, r.json().await.unwrap()), 431, "RequestHeaderFieldsTooLarge", "too many headers");
 
         // Collections.
         let lpg = json!({ "name": "Staff", "recognitionModel": "recognition_04" });

@@ -5,6 +5,10 @@
 //! The browser is driven over the Chrome DevTools Protocol (JSON over one WebSocket), so no chromedriver is needed
 //! and nothing is downloaded at run time. The browser is Debian's `chromium` (`.ci/run` installs it), or the binary
 //! named by `ISSC_CHROMIUM` or `CHROME`. Without one the test prints why and passes.
+//!
+//! A second test uploads photos the way a web page of someone else's would: a `FormData` with the photo in the
+//! field `image`, posted by the browser's `fetch` as multipart with Chromium's own boundary
+//! (`----WebKitFormBoundary…`, mixed case).
 
 mod common;
 
@@ -224,6 +228,16 @@ impl Cdp {
         r["result"]["value"].clone()
     }
 
+    /// Evaluate an expression whose value is a promise in the page; the value it resolves to, as JSON.
+    fn eval_async(&mut self, expression: &str) -> Value {
+        let r = self
+            .call("Runtime.evaluate", json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }));
+        if let Some(e) = r.get("exceptionDetails") {
+            panic!("the page threw evaluating {expression}: {e}");
+        }
+        r["result"]["value"].clone()
+    }
+
     /// Evaluate `expression` every 100 ms until `done` holds for its value, which is returned.
     fn wait_for(&mut self, what: &str, timeout: Duration, expression: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + timeout;
@@ -331,4 +345,76 @@ fn page_names_the_person_in_a_chosen_photo() {
     std::fs::write(&partial, &png).expect("write the screenshot");
     std::fs::rename(&partial, &path).expect("write the screenshot");
     println!("page screenshot ({}x{}, {} bytes): {}", decoded.width(), decoded.height(), png.len(), path.display());
+}
+
+/// Post the file chosen in `<input id=formdata-file>` to `/predict` as the browser's `FormData` (field `image`):
+/// the Content-Type the browser chose, the status and the answer's text; and the answer to the same file posted raw.
+const FORMDATA_UPLOAD: &str = r##"(async () => {
+  const file = document.getElementById("formdata-file").files[0];
+  const form = new FormData();
+  form.append("image", file);
+  const request = new Request("predict?top_k=2", { method: "POST", body: form });
+  const contentType = request.headers.get("content-type");
+  const resp = await fetch(request);
+  const raw = await fetch("predict?top_k=2", { method: "POST", headers: { "Content-Type": "image/jpeg" }, body: file });
+  return { contentType, status: resp.status, body: await resp.text(), raw: await raw.text() };
+})()"##;
+
+/// The faces `tests/fixtures/reference_yunet_n_dynamic640_sface.jsonl` lists for a fixture photo.
+fn reference_faces(fixture: &str) -> usize {
+    let text = std::fs::read_to_string(fixtures().join("reference_yunet_n_dynamic640_sface.jsonl")).expect("reference");
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("reference line"))
+        .find(|v| v["fixture_path"] == fixture)
+        .and_then(|v| v["faces"].as_array().map(Vec::len))
+        .unwrap_or_else(|| panic!("{fixture} is not in the reference"))
+}
+
+#[test]
+fn a_browser_formdata_upload_to_predict_is_answered() {
+    let Some(bin) = chromium() else {
+        println!("{SKIP}");
+        return;
+    };
+    let server = Server::start(&["--model", &model().display().to_string()], &[]);
+    let browser = Browser::launch(&bin);
+    let mut page = browser.new_page();
+    page.call("Page.navigate", json!({ "url": server.url("/") }));
+    page.wait_for("the page to load", Duration::from_secs(30), "document.readyState", |v| v == "complete");
+    // A file input of our own (the page's own input posts the raw photo on change).
+    page.eval("(() => { const i = document.createElement('input'); i.type = 'file'; i.id = 'formdata-file'; document.body.append(i); return true; })()");
+    let input = page.call("Runtime.evaluate", json!({ "expression": "document.getElementById('formdata-file')" }));
+    let object_id = input["result"]["objectId"].as_str().expect("the input exists").to_string();
+
+    for (fixture, person) in
+        [("people/Angelina_Jolie/Angelina_Jolie_0004.jpg", Some("Angelina_Jolie")), ("images/ms_detection4.jpg", None)]
+    {
+        let file = fixtures().join(fixture);
+        page.call("DOM.setFileInputFiles", json!({ "files": [file], "objectId": object_id }));
+        let got = page.eval_async(FORMDATA_UPLOAD);
+        let content_type = got["contentType"].as_str().expect("the browser sets a Content-Type").to_string();
+        println!("{fixture}: the browser sent Content-Type: {content_type}");
+        let boundary = content_type.split("boundary=").nth(1).expect("a multipart boundary");
+        assert!(content_type.starts_with("multipart/form-data"), "{content_type}");
+        assert!(
+            boundary.chars().any(|c| c.is_ascii_uppercase()),
+            "a mixed-case boundary, as browsers send: {content_type}"
+        );
+        let body = got["body"].as_str().unwrap_or_default();
+        assert_eq!(got["status"], 200, "{fixture}: {body}");
+        let answer: Value = serde_json::from_str(body).expect("a JSON answer");
+        let faces = answer["faces"].as_array().expect("faces");
+        assert_eq!(faces.len(), reference_faces(fixture), "{fixture}: faces as in the reference: {answer}");
+        if let Some(person) = person {
+            assert_eq!(faces[0]["label"], person, "{answer}");
+        }
+        // The same answer as the raw photo gets.
+        let raw: Value = serde_json::from_str(got["raw"].as_str().unwrap_or_default()).expect("raw upload answer");
+        let strip = |v: &Value| {
+            let mut v = v.clone();
+            v.as_object_mut().unwrap().remove("timings");
+            v
+        };
+        assert_eq!(strip(&answer), strip(&raw), "{fixture}: FormData and raw uploads agree");
+    }
 }

@@ -179,6 +179,115 @@ fn every_route_and_the_bad_input_catalog() {
     });
 }
 
+/// Chrome and Safari send `FormData` uploads with a boundary in mixed case (`----WebKitFormBoundary…`): it is read
+/// as sent, not lower-cased, and the photo is found (tests/page.rs does the same through a real browser).
+#[test]
+fn a_multipart_upload_with_a_mixed_case_boundary_is_answered() {
+    let server = Server::start(&["--model", &model().display().to_string()], &[]);
+    let boundary = "----WebKitFormBoundaryQ7xZpLm3AbCdEfGh";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"aniston.jpg\"\r\n\
+         Content-Type: image/jpeg\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend(photo("Jennifer_Aniston"));
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let c = reqwest::Client::new();
+    rt().block_on(async {
+        for ct in
+            [format!("multipart/form-data; boundary={boundary}"), format!("Multipart/Form-Data; Boundary={boundary}")]
+        {
+            let (s, _, v) =
+                send(c.post(server.url("/predict")).header("content-type", ct.as_str()).body(body.clone())).await;
+            assert_eq!((s, &v["faces"][0]["label"]), (200, &json!("Jennifer_Aniston")), "{ct}: {v}");
+            assert_eq!(v["faces"].as_array().map(Vec::len), Some(1), "{v}");
+        }
+    });
+}
+
+/// `--header-timeout`, `--idle-timeout`, `--body-timeout` and `--max-connections` reach the server (their
+/// behaviour in detail: crates/serve/tests/connections.rs): a client dribbling its headers is disconnected, an idle
+/// kept-alive connection is closed, a slow body is answered 408, and with more idle connections than the limit
+/// `/healthz` still answers. Bad values are refused at start with the flag named.
+#[test]
+fn connection_timeouts_and_limit_come_from_the_command_line() {
+    use std::io::{Read, Write};
+    let server = Server::start(
+        &["--header-timeout", "1", "--idle-timeout", "2", "--body-timeout", "1", "--max-connections", "16"],
+        &[],
+    );
+    let addr = server.url("").trim_start_matches("http://").trim_end_matches('/').to_string();
+    // Whether the server closed `s` (end of stream or reset) within `wait`, after any answers.
+    let closed = |s: &mut std::net::TcpStream, wait: Duration| {
+        s.set_read_timeout(Some(wait)).unwrap();
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    return false;
+                }
+                Err(_) => return true,
+            }
+        }
+    };
+    // 40 silent connections, more than the limit: the oldest make room, and health is answered.
+    let mut idle: Vec<_> = (0..40).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
+    let c = reqwest::Client::new();
+    rt().block_on(async {
+        let health = tokio::time::timeout(Duration::from_secs(30), send(c.get(server.url("/healthz")))).await;
+        assert_eq!(health.expect("/healthz answers at the connection limit").0, 200);
+        let (_, _, v) = send(c.get(server.url("/metrics"))).await;
+        assert!(v["text"].as_str().unwrap().contains("issc_http_connections_limit 16"), "{v}");
+    });
+    // Silent connections are closed after the header timeout (1 s), whether or not they were replaced.
+    assert!(
+        idle.iter_mut().all(|s| closed(s, Duration::from_secs(30))),
+        "silent connections outlived a 1 s header timeout"
+    );
+    // A header sent one byte at a time is cut off.
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    let started = Instant::now();
+    let mut cut = false;
+    for b in format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: {}\r\n\r\n", "a".repeat(400)).bytes() {
+        if slow.write_all(&[b]).is_err() || closed(&mut slow, Duration::from_millis(50)) {
+            cut = true;
+            break;
+        }
+    }
+    println!("a sender of one byte per 50 ms was cut off after {:?} (--header-timeout 1)", started.elapsed());
+    assert!(cut, "the dribbled request went through");
+    // A kept-alive connection left idle is closed; a slow body is answered 408.
+    let mut kept = std::net::TcpStream::connect(&addr).unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    kept.write_all(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 100\r\n\r\nabc")
+        .unwrap();
+    kept.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut answers = String::new();
+    let _ = kept.read_to_string(&mut answers);
+    assert!(answers.starts_with("HTTP/1.1 200"), "{answers}");
+    assert!(answers.contains("HTTP/1.1 408") && answers.contains("BodyTimeout"), "{answers}");
+    let mut idle_kept = std::net::TcpStream::connect(&addr).unwrap();
+    idle_kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert!(
+        closed(&mut idle_kept, Duration::from_secs(60)),
+        "an idle kept-alive connection stayed open past --idle-timeout 2"
+    );
+    // Bad values are refused with the flag named.
+    for (flag, value) in
+        [("--header-timeout", "0"), ("--idle-timeout", "nan"), ("--body-timeout", "-1"), ("--max-connections", "0")]
+    {
+        let o = Command::new(env!("CARGO_BIN_EXE_issc"))
+            .args(["--engine", "ort", "serve", "--addr", "127.0.0.1:0", flag, value])
+            .env_remove("ISSC_API_KEYS")
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{flag} {value} accepted");
+        assert!(stderr(&o).contains(flag), "{flag} {value}: {}", stderr(&o));
+    }
+}
+
 #[test]
 fn api_keys_are_required_when_configured_and_for_public_addresses() {
     let server =

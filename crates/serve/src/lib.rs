@@ -13,8 +13,12 @@
 //! once, before reading the body, so refusing costs far less than serving (see `admission`). Bodies, pixels and time per request are capped. Errors are `{"error": {"code", "message"}}` with
 //! 400/401/404/413/415/422/503; bad input never yields a 500. API keys (`Authorization: Bearer` or `X-API-Key`)
 //! protect `/predict*` and `/metrics` when configured, and are required to bind a non-loopback address.
+//!
+//! Connections have a header timeout, an idle keep-alive timeout and a limit kept below the open-file limit, at
+//! which `/healthz` is still answered (see [`serve`] and `conn`); request bodies have a body timeout.
 
 mod admission;
+mod conn;
 mod error;
 mod face_api;
 pub mod fetch;
@@ -38,6 +42,7 @@ use issc_predict::Predictor;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
+pub use conn::Limits;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use face_api::{FaceApi, FaceApiError};
 pub use fetch::UrlFetch;
@@ -71,6 +76,19 @@ pub struct ServeConfig {
     /// Decode JPEGs at the DCT-domain scale the detector needs ([`issc_detect::FacePipeline::decode_side`]);
     /// off by default.
     pub shrink_on_load: bool,
+    /// Time a client has to send a request line and its headers: from the connection's opening for its first
+    /// request, from the request's first byte on a kept-alive connection. A slower client is disconnected.
+    /// Default 10 s.
+    pub header_timeout: Duration,
+    /// Time a kept-alive connection may wait for its next request before the server closes it. Default 75 s:
+    /// longer than the idle timeout of common load balancers (60 s), so that a proxy in front closes first.
+    pub idle_timeout: Duration,
+    /// Time a request body has to arrive in full; beyond it, 408 `BodyTimeout`. Default 30 s.
+    pub body_timeout: Duration,
+    /// Most connections served at once (default 4096); kept below the process's open-file limit with room for the
+    /// rest of the process ([`Limits`]). At the limit the oldest idle connection is closed for a new one; when none
+    /// is idle, a few more are served one request each, `/healthz` answered and anything else 503.
+    pub max_connections: usize,
 }
 
 impl Default for ServeConfig {
@@ -93,6 +111,10 @@ impl Default for ServeConfig {
             },
             max_top_k: 20,
             shrink_on_load: false,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 4096,
         }
     }
 }
@@ -146,6 +168,10 @@ pub fn check_bind(addr: &SocketAddr, cfg: &ServeConfig) -> Result<(), ServeError
     if cfg.max_concurrency == 0 || cfg.max_body_bytes == 0 {
         return Err(ServeError::Config("--max-concurrency and --max-body-mb must be at least 1".into()));
     }
+    if cfg.body_timeout.is_zero() {
+        return Err(ServeError::Config("body_timeout (--body-timeout) must be more than 0 seconds".into()));
+    }
+    Limits::new(cfg)?;
     Ok(())
 }
 
@@ -195,17 +221,36 @@ pub fn router_with_face_api(
         .with_state(state)
 }
 
-/// Serve `router` on `listener` until `shutdown` resolves; in-flight requests finish first.
+/// Serve `router` on `listener` with the connection settings of `cfg` (header, idle timeouts, connection limit)
+/// until `shutdown` resolves; then stop accepting, finish the requests in flight, and return once every
+/// connection is closed.
+///
+/// HTTP/1.1 through hyper, one task per connection under a watchdog (see [`Limits`] and the `conn` module): a new
+/// connection must deliver its first request's headers within `header_timeout`; a kept-alive one must start its
+/// next request within `idle_timeout` and finish its headers within `header_timeout` of that. At most
+/// `max_connections` (kept below `ulimit -n`) are served normally; at the limit the oldest idle connection is
+/// closed for a new one, and when none is idle a few more are served one request each (`/healthz` answered,
+/// anything else 503 with `Retry-After`). Requests hyper cannot parse (headers too large, malformed) are answered
+/// with the JSON error body like every other error.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    cfg: &ServeConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    axum::serve(listener, router.into_make_service())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| ServeError::Io { addr, source })
+    let limits = Limits::new(cfg)?;
+    tracing::info!(
+        "connections: at most {} (+{} over the limit for /healthz; open-file limit {}), header timeout {:?}, idle \
+         timeout {:?}, body timeout {:?}",
+        limits.max_connections,
+        limits.over_limit,
+        limits.open_files.map_or_else(|| "unlimited".to_string(), |n| n.to_string()),
+        limits.header_timeout,
+        limits.idle_timeout,
+        cfg.body_timeout
+    );
+    conn::run(listener, router, limits, shutdown).await;
+    Ok(())
 }
 
 type AppStateRef = Arc<AppState>;
@@ -218,13 +263,54 @@ async fn not_found(req: Request) -> Response {
         .into_response()
 }
 
-async fn method_not_allowed(req: Request) -> ApiError {
-    ApiError {
-        status: StatusCode::METHOD_NOT_ALLOWED,
-        code: "MethodNotAllowed",
-        message: format!("{} is not allowed on {}", req.method(), req.uri().path()),
-        retry_after: None,
+async fn method_not_allowed(req: Request) -> Response {
+    let message = format!("{} is not allowed on {}", req.method(), req.uri().path());
+    if req.uri().path().starts_with("/face/") {
+        return FaceApiError::new(StatusCode::METHOD_NOT_ALLOWED, "405", format!("Method not allowed: {message}."))
+            .into_response();
     }
+    ApiError { status: StatusCode::METHOD_NOT_ALLOWED, code: "MethodNotAllowed", message, retry_after: None }
+        .into_response()
+}
+
+/// Requests answered before routing: a URI over [`conn::MAX_URI_BYTES`] (414), and, on a connection accepted over
+/// the connection limit, anything but `GET /healthz` (503 `TooManyConnections`, 429 in Azure's form on `/face/`).
+fn refuse_early(req: &Request) -> Option<Response> {
+    let path = req.uri().path();
+    let face = path.starts_with("/face/");
+    let uri_len = req.uri().path_and_query().map_or(path.len(), |p| p.as_str().len());
+    if uri_len > conn::MAX_URI_BYTES {
+        let message = format!(
+            "the request's URI is {uri_len} bytes, over the {} allowed: send large data in the request body",
+            conn::MAX_URI_BYTES
+        );
+        return Some(if face {
+            FaceApiError::new(StatusCode::URI_TOO_LONG, "UriTooLong", message).into_response()
+        } else {
+            ApiError { status: StatusCode::URI_TOO_LONG, code: "UriTooLong", message, retry_after: None }
+                .into_response()
+        });
+    }
+    let info = req.extensions().get::<conn::ConnInfo>()?;
+    if !info.over_limit || path == "/healthz" {
+        return None;
+    }
+    let message = format!(
+        "the server has {} connections open, its limit (--max-connections, kept below the open-file limit); this \
+         connection only answers GET /healthz: retry after the time in Retry-After",
+        info.shared.limits.max_connections
+    );
+    Some(if face {
+        FaceApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "429".into(),
+            message: format!("Rate limit is exceeded. Try again in 1 seconds. ({message})"),
+            retry_after: Some(1),
+        }
+        .into_response()
+    } else {
+        ApiError::unavailable("TooManyConnections", message, 1).into_response()
+    })
 }
 
 /// Record every request's route, status and latency.
@@ -239,7 +325,11 @@ async fn observe(State(state): State<AppStateRef>, req: Request, next: Next) -> 
     let (parts, body) = req.into_parts();
     let tracked = TrackedBody::new(body);
     let finished = tracked.finished.clone();
-    let mut resp = next.run(Request::from_parts(parts, Body::new(tracked))).await;
+    let req = Request::from_parts(parts, Body::new(tracked));
+    let mut resp = match refuse_early(&req) {
+        Some(refused) => refused,
+        None => next.run(req).await,
+    };
     if !finished.load(std::sync::atomic::Ordering::Acquire) {
         resp.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
     }
@@ -438,9 +528,12 @@ async fn readyz(State(state): State<AppStateRef>) -> Result<axum::Json<Health>, 
     }))
 }
 
-async fn metrics(State(state): State<AppStateRef>) -> Response {
+async fn metrics(State(state): State<AppStateRef>, req: Request) -> Response {
     use std::fmt::Write as _;
     let mut text = state.metrics.render();
+    if let Some(info) = req.extensions().get::<conn::ConnInfo>() {
+        info.shared.render(&mut text);
+    }
     let a = &state.admission;
     text.push_str("# HELP issc_requests_in_server Requests admitted and not yet answered (running or waiting).\n");
     text.push_str("# TYPE issc_requests_in_server gauge\n");
@@ -458,8 +551,15 @@ async fn metrics(State(state): State<AppStateRef>) -> Response {
 /// the 413 (closing mid-upload makes most clients report a broken pipe instead of the answer).
 const DRAIN_BYTES: usize = 64 * 1024 * 1024;
 
-/// Read the whole body, refusing more than `limit` bytes with 413.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+/// Read the whole body within the body timeout, refusing more than `limit` bytes with 413 and a body that does not
+/// arrive in time with 408.
+async fn read_body(
+    state: &AppStateRef,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
+    let timeout = state.cfg.body_timeout;
     use futures::StreamExt as _;
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
@@ -467,7 +567,7 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<byte
     let mut buf = Vec::with_capacity(if over { 0 } else { declared.unwrap_or(0) as usize });
     let mut seen = 0usize;
     let mut stream = body.into_data_stream();
-    let read = tokio::time::timeout(Duration::from_secs(30), async {
+    let read = tokio::time::timeout(timeout, async {
         while let Some(chunk) = stream.next().await {
             let chunk =
                 chunk.map_err(|e| ApiError::bad_request("BadBody", format!("cannot read the request body: {e}")))?;
@@ -491,7 +591,16 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<byte
         return Err(ApiError::too_large(format!("request body is over {limit} bytes (--max-body-mb)")));
     }
     match read {
-        Err(_) => Err(ApiError::bad_request("BadBody", "the request body took over 30 s to arrive")),
+        Err(_) => Err(ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: "BodyTimeout",
+            message: format!(
+                "the request body did not arrive within {:?} (--body-timeout); {seen} bytes came: send it faster, \
+                 or ask for a longer body timeout",
+                timeout
+            ),
+            retry_after: None,
+        }),
         Ok(r) => r.map(|()| bytes::Bytes::from(buf)),
     }
 }
@@ -506,8 +615,13 @@ fn declared_body(headers: &HeaderMap, limit: usize) -> usize {
         .map_or(limit, |n| usize::try_from(n).unwrap_or(usize::MAX).min(limit))
 }
 
-fn content_type(headers: &HeaderMap) -> Option<String> {
-    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_ascii_lowercase())
+/// The Content-Type as sent (trimmed), and its media type lower-cased (`multipart/form-data`) for comparisons.
+/// Parameters keep their case: a multipart boundary is case-sensitive (`----WebKitFormBoundaryAbC…` from Chrome
+/// and Safari).
+fn content_type(headers: &HeaderMap) -> Option<(String, String)> {
+    let raw = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())?.trim().to_string();
+    let media = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    Some((raw, media))
 }
 
 /// Predict from a photo in the body.
@@ -520,6 +634,7 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
         (status = 200, body = PredictResponse),
         (status = 400, body = ErrorBody, description = "Empty body, bad multipart"),
         (status = 401, body = ErrorBody, description = "Missing or invalid API key"),
+        (status = 408, body = ErrorBody, description = "The body did not arrive within --body-timeout"),
         (status = 413, body = ErrorBody, description = "Body over --max-body-mb"),
         (status = 415, body = ErrorBody, description = "Content type is not an image or multipart"),
         (status = 422, body = ErrorBody, description = "Not a readable image, truncated, or too many pixels"),
@@ -539,17 +654,17 @@ async fn predict(
         ),
         None => None,
     };
-    let ct = content_type(&headers).ok_or_else(|| {
+    let (ct, media) = content_type(&headers).ok_or_else(|| {
         ApiError::unsupported_media_type(
             "no Content-Type: send the photo as image/* (raw body) or multipart/form-data with the field `image`",
         )
     })?;
     // Admitted or refused before a byte of the body is read: a refusal costs almost nothing.
     let ticket = admit(&state, declared_body(&headers, state.cfg.max_body_bytes))?;
-    let photo = if ct.starts_with("multipart/form-data") {
+    let photo = if media == "multipart/form-data" {
         let boundary = multer::parse_boundary(&ct)
             .map_err(|e| ApiError::bad_request("BadMultipart", format!("multipart without a boundary: {e}")))?;
-        let bytes = read_body(&headers, body, state.cfg.max_body_bytes + 64 * 1024).await?;
+        let bytes = read_body(&state, &headers, body, state.cfg.max_body_bytes + 64 * 1024).await?;
         let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
         let mut mp = multer::Multipart::new(stream, boundary);
         let mut found = None;
@@ -568,8 +683,8 @@ async fn predict(
             }
         }
         found.ok_or_else(|| ApiError::bad_request("MissingImage", "multipart body has no field named `image`"))?
-    } else if ct.starts_with("image/") || ct.starts_with("application/octet-stream") {
-        read_body(&headers, body, state.cfg.max_body_bytes).await?
+    } else if media.starts_with("image/") || media == "application/octet-stream" {
+        read_body(&state, &headers, body, state.cfg.max_body_bytes).await?
     } else {
         return Err(ApiError::unsupported_media_type(format!(
             "Content-Type {ct} is not accepted: send image/* (raw photo), application/octet-stream or \
@@ -588,6 +703,7 @@ async fn predict(
         (status = 200, body = PredictResponse),
         (status = 400, body = ErrorBody, description = "Invalid JSON or base64, URL refused"),
         (status = 401, body = ErrorBody),
+        (status = 408, body = ErrorBody, description = "The body did not arrive within --body-timeout"),
         (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody, description = "Content type is not application/json"),
         (status = 422, body = ErrorBody),
@@ -601,17 +717,17 @@ async fn predict_json(
 ) -> Result<axum::Json<PredictResponse>, ApiError> {
     let started = Instant::now();
     match content_type(&headers) {
-        Some(ct) if ct.starts_with("application/json") => {}
+        Some((_, media)) if media == "application/json" => {}
         other => {
             return Err(ApiError::unsupported_media_type(format!(
                 "Content-Type {} is not application/json",
-                other.unwrap_or_else(|| "(none)".into())
+                other.map_or_else(|| "(none)".into(), |(raw, _)| raw)
             )));
         }
     }
     let limit = state.cfg.max_body_bytes / 3 * 4 + 4096;
     let ticket = admit(&state, declared_body(&headers, limit))?;
-    let raw = read_body(&headers, body, limit).await?;
+    let raw = read_body(&state, &headers, body, limit).await?;
     let req: PredictJsonRequest = serde_json::from_slice(&raw)
         .map_err(|e| ApiError::bad_request("InvalidJson", format!("invalid JSON body: {e}")))?;
     let photo = match (&req.image_base64, &req.url) {

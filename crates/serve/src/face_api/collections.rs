@@ -273,7 +273,7 @@ async fn create(
 ) -> Result<Response, FaceApiError> {
     let fs = face_state(&state)?;
     check_id(kind, &id)?;
-    let r: CreateRequest = json_body(&headers, body, BODY_LIMIT).await?;
+    let r: CreateRequest = json_body(&state, &headers, body, BODY_LIMIT).await?;
     let name = check_name(r.name.as_deref())?;
     check_len("userData", r.user_data.as_deref(), 16_384)?;
     let model = recognition_model(r.recognition_model.as_deref())?;
@@ -336,7 +336,7 @@ async fn update(
     body: Body,
 ) -> Result<Response, FaceApiError> {
     let fs = face_state(&state)?;
-    let r: UpdateRequest = json_body(&headers, body, BODY_LIMIT).await?;
+    let r: UpdateRequest = json_body(&state, &headers, body, BODY_LIMIT).await?;
     r.validate()?;
     db(fs, move |s| s.update_collection(kind, &id, r.name.as_deref(), r.user_data.as_deref()))
         .await?
@@ -469,7 +469,7 @@ async fn create_person(
     body: Body,
 ) -> Result<axum::Json<Value>, FaceApiError> {
     let fs = face_state(&state)?;
-    let r: UpdateRequest = json_body(&headers, body, BODY_LIMIT).await?;
+    let r: UpdateRequest = json_body(&state, &headers, body, BODY_LIMIT).await?;
     let name = check_name(r.name.as_deref())?;
     check_len("userData", r.user_data.as_deref(), 16_384)?;
     let pid = db(fs, move |s| s.create_person(kind, &id, &name, r.user_data.as_deref()))
@@ -510,7 +510,7 @@ async fn update_person(
 ) -> Result<Response, FaceApiError> {
     let fs = face_state(&state)?;
     let pid = person_id(&person)?;
-    let r: UpdateRequest = json_body(&headers, body, BODY_LIMIT).await?;
+    let r: UpdateRequest = json_body(&state, &headers, body, BODY_LIMIT).await?;
     r.validate()?;
     db(fs, move |s| s.update_person(kind, &id, pid, r.name.as_deref(), r.user_data.as_deref()))
         .await?
@@ -605,7 +605,7 @@ async fn update_face(
     let fs = face_state(&state)?;
     let pid = person.as_deref().map(person_id).transpose()?;
     let fid = face_id(&face)?;
-    let r: FaceUserData = json_body(&headers, body, BODY_LIMIT).await?;
+    let r: FaceUserData = json_body(&state, &headers, body, BODY_LIMIT).await?;
     check_len("userData", r.user_data.as_deref(), 1024)?;
     db(fs, move |s| s.update_face(kind, &id, pid, fid, r.user_data.as_deref()))
         .await?

@@ -44,11 +44,12 @@ pub(crate) fn detection_model(q: &HashMap<String, String>) -> Result<String, Fac
 /// The photo of a detect or add-face request: the raw body, or `{"url"}` in JSON (fetched under the server's URL
 /// rules).
 pub(crate) async fn photo(state: &AppStateRef, headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, FaceApiError> {
-    let ct =
-        headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    // The media type, compared case-insensitively (no parameter of it is used here).
+    let ct = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let limit = state.cfg.max_body_bytes;
-    if ct.starts_with("application/json") {
-        let b: UrlBody = super::json_body(headers, body, 64 * 1024).await?;
+    if media == "application/json" {
+        let b: UrlBody = super::json_body(state, headers, body, 64 * 1024).await?;
         let url = b.url.ok_or_else(|| FaceApiError::bad_argument("Request body is invalid: it has no 'url'."))?;
         let bytes = crate::fetch::fetch_image(&state.cfg.url_fetch, &url).await.map_err(|e| {
             FaceApiError::new(
@@ -59,7 +60,7 @@ pub(crate) async fn photo(state: &AppStateRef, headers: &HeaderMap, body: Body) 
         })?;
         return Ok(bytes::Bytes::from(bytes));
     }
-    let raw = crate::read_body(headers, body, limit).await.map_err(|e| {
+    let raw = crate::read_body(state, headers, body, limit).await.map_err(|e| {
         if e.status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             FaceApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,

@@ -46,7 +46,7 @@ impl FaceApiError {
         let (status, code) = match (e.status, e.code) {
             (StatusCode::PAYLOAD_TOO_LARGE, _) => (StatusCode::BAD_REQUEST, "InvalidImageSize"),
             (_, "Overloaded") => (StatusCode::TOO_MANY_REQUESTS, "429"),
-            (_, "Timeout") => (StatusCode::REQUEST_TIMEOUT, "Timeout"),
+            (_, "Timeout" | "BodyTimeout") => (StatusCode::REQUEST_TIMEOUT, "Timeout"),
             (_, "UrlFetchDisabled" | "InvalidUrl" | "UrlNotAllowed" | "UrlFetchFailed") => {
                 (StatusCode::BAD_REQUEST, "InvalidURL")
             }

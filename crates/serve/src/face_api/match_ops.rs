@@ -66,7 +66,7 @@ pub(crate) async fn verify(
     body: Body,
 ) -> Result<axum::Json<Value>, FaceApiError> {
     let fs = face_state(&state)?;
-    let r: VerifyRequest = json_body(&headers, body, BODY_LIMIT).await?;
+    let r: VerifyRequest = json_body(&state, &headers, body, BODY_LIMIT).await?;
     let cosine = match (&r.face_id1, &r.face_id2, &r.face_id, &r.person_id) {
         (Some(a), Some(b), None, None) => {
             let (fa, fb) = (face(fs, a, StatusCode::NOT_FOUND)?, face(fs, b, StatusCode::NOT_FOUND)?);
@@ -136,7 +136,7 @@ pub(crate) async fn identify(
     body: Body,
 ) -> Result<axum::Json<Value>, FaceApiError> {
     let fs = face_state(&state)?;
-    let r: IdentifyRequest = json_body(&headers, body, BODY_LIMIT).await?;
+    let r: IdentifyRequest = json_body(&state, &headers, body, BODY_LIMIT).await?;
     let bad = |code: &str, m: &str| FaceApiError::new(StatusCode::BAD_REQUEST, code, m);
     let (kind, group) = match (&r.person_group_id, &r.large_person_group_id) {
         (Some(_), Some(_)) => {
@@ -223,7 +223,7 @@ pub(crate) async fn find_similar(
     body: Body,
 ) -> Result<axum::Json<Value>, FaceApiError> {
     let fs = face_state(&state)?;
-    let r: FindSimilarRequest = json_body(&headers, body, BODY_LIMIT).await?;
+    let r: FindSimilarRequest = json_body(&state, &headers, body, BODY_LIMIT).await?;
     let k = r.max_num_of_candidates_returned.unwrap_or(20);
     if !(1..=1000).contains(&k) {
         return Err(FaceApiError::bad_argument(
@@ -325,7 +325,7 @@ pub(crate) async fn group(
     body: Body,
 ) -> Result<axum::Json<Value>, FaceApiError> {
     let fs = face_state(&state)?;
-    let r: GroupRequest = json_body(&headers, body, BODY_LIMIT).await?;
+    let r: GroupRequest = json_body(&state, &headers, body, BODY_LIMIT).await?;
     let ids = r.face_ids.unwrap_or_default();
     if ids.len() < 2 || ids.len() > 1000 {
         return Err(FaceApiError::bad_argument("The length of faceIds is not in a valid range [2, 1000]."));

@@ -200,11 +200,12 @@ pub(crate) fn face_not_found(req: &Request) -> FaceApiError {
 
 /// Read a JSON body (any content type), with Azure's errors.
 pub(crate) async fn json_body<T: DeserializeOwned>(
+    state: &AppStateRef,
     headers: &HeaderMap,
     body: Body,
     limit: usize,
 ) -> Result<T, FaceApiError> {
-    let raw = crate::read_body(headers, body, limit).await.map_err(FaceApiError::from_api)?;
+    let raw = crate::read_body(state, headers, body, limit).await.map_err(FaceApiError::from_api)?;
     if raw.is_empty() {
         return Err(FaceApiError::bad_argument("Request body is invalid: it is empty; send a JSON object."));
     }
