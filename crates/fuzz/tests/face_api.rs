@@ -25,7 +25,7 @@ use issc_core::{BBox, Embedding, Face, Landmarks5};
 use issc_detect::{DetectError, Detector, DetectorConfig, Embedder, FacePipeline};
 use issc_fuzz::corpus::Seed;
 use issc_fuzz::harness::replay;
-use issc_fuzz::{case_limit, open_regressions, regressions, run, seeds};
+use issc_fuzz::{case_limit, regressions, run, seeds};
 
 const TARGET: &str = "face_api";
 const KEY: &str = "fuzz-face-key";
@@ -238,27 +238,15 @@ fn answer(env: &Env, r: &axum::Router, raw: &Raw) -> Result<Option<Answer>, Stri
         .map_err(|_| format!("no answer within {:?} (a hang)", case_limit()))
 }
 
-/// Whether the answer is the open bug of issue #13 item 5: a 405 from the server's generic method fallback on a
-/// Face API path, without `x-ms-error-code` (regressions/face_api/open/). Tolerated by the mutated cases until it is
-/// fixed; `face_api_open_bugs` checks it strictly.
-fn known_405(a: &Answer) -> bool {
-    a.status == 405 && !a.headers.contains_key("x-ms-error-code")
-}
-
 /// Fill the input's placeholders with a fresh store's ids, send it, check the answer; also return it.
 fn exchange(env: &Env, bytes: &[u8]) -> Result<Option<Answer>, String> {
-    exchange_with(env, bytes, false)
-}
-
-fn exchange_with(env: &Env, bytes: &[u8], strict: bool) -> Result<Option<Answer>, String> {
     let (_dir, r, vars) = fresh(env);
     let vars: Vec<(&str, String)> = vars.iter().map(|(k, v)| (*k, v.clone())).collect();
     let filled = fill(&Seed { name: String::new(), bytes: bytes.to_vec() }, &vars);
     let Some(raw) = parse(&filled.bytes) else { return Ok(None) };
     let a = answer(env, &r, &raw)?;
     if let Some(a) = &a {
-        let azure = raw.target.starts_with("/face/") && (strict || !known_405(a));
-        check_answer(&raw, a, azure)?;
+        check_answer(&raw, a, raw.target.starts_with("/face/"))?;
     }
     Ok(a)
 }
@@ -281,13 +269,6 @@ fn face_api_seeds_succeed() {
 fn face_api_regressions() {
     let env = env();
     replay(TARGET, "regression inputs", &regressions(TARGET), |b| check(&env, b));
-}
-
-#[test]
-#[ignore = "issue #13 item 5: a 405 on a Face API path has no x-ms-error-code (regressions/face_api/open/)"]
-fn face_api_open_bugs() {
-    let env = env();
-    replay(TARGET, "open-bug inputs", &open_regressions(TARGET), |b| exchange_with(&env, b, true).map(|_| ()));
 }
 
 #[test]

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use issc_core::{ImageError, LoadOptions, Photo, decode_image};
 use issc_fuzz::harness::replay;
-use issc_fuzz::{bounded, byte_cases, case_limit, open_regressions, regressions, run, seeds};
+use issc_fuzz::{bounded, byte_cases, case_limit, regressions, run, seeds};
 
 const TARGET: &str = "images";
 const NAME: &str = "upload-under-test.bin";
@@ -184,13 +184,6 @@ fn images_seeds_decode() {
 fn images_regressions() {
     let _g = serial();
     replay(TARGET, "regression inputs", &regressions(TARGET), check);
-}
-
-#[test]
-#[ignore = "inputs of open bugs (regressions/images/open/); see the README there"]
-fn images_open_bugs() {
-    let _g = serial();
-    replay(TARGET, "open-bug inputs", &open_regressions(TARGET), check);
 }
 
 #[test]

@@ -17,16 +17,9 @@ use axum::routing::get;
 use common::{Raw, check_answer, fill, http_cases, parse, print_stats, runtime, send};
 use issc_fuzz::corpus::Seed;
 use issc_fuzz::harness::replay;
-use issc_fuzz::{case_limit, open_regressions, regressions, run, seeds};
+use issc_fuzz::{case_limit, regressions, run, seeds};
 
 const TARGET: &str = "serve";
-
-/// Seeds that do not parse to the end because of a bug still open: (seed, why).
-const OPEN: &[(&str, &str)] = &[(
-    "predict_multipart_webkit.http",
-    "issue #13 item 3: the multipart boundary is read from the lower-cased Content-Type, so browsers' \
-     `----WebKitFormBoundary…` boundaries get 400 \"incomplete multipart stream\"",
-)];
 
 struct Env {
     rt: tokio::runtime::Runtime,
@@ -101,20 +94,9 @@ fn reaches_model(env: &Env, bytes: &[u8]) -> Result<(), String> {
 #[test]
 fn serve_seeds_parse() {
     let env = env();
-    let (open, fixed): (Vec<Seed>, Vec<Seed>) =
-        env.seeds.iter().cloned().partition(|s| OPEN.iter().any(|(n, _)| *n == s.name));
-    replay(TARGET, "seeds", &fixed, |b| reaches_model(&env, b));
-    // Open bugs: the generic properties still hold.
-    replay(TARGET, "seeds of open bugs", &open, |b| check(&env, b));
-}
-
-#[test]
-#[ignore = "issue #13 item 3: multipart boundaries are read lower-cased (see OPEN); remove from OPEN once fixed"]
-fn serve_open_bugs() {
-    let env = env();
-    let open: Vec<Seed> = env.seeds.iter().filter(|s| OPEN.iter().any(|(n, _)| *n == s.name)).cloned().collect();
-    replay(TARGET, "seeds of open bugs", &open, |b| reaches_model(&env, b));
-    replay(TARGET, "open-bug inputs", &open_regressions(TARGET), |b| check(&env, b));
+    // Every seed parses to the end, the browsers' `----WebKitFormBoundary…` multipart bodies included (issue #13
+    // item 3: the boundary was read from the lower-cased Content-Type).
+    replay(TARGET, "seeds", &env.seeds, |b| reaches_model(&env, b));
 }
 
 #[test]
