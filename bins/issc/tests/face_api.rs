@@ -152,6 +152,15 @@ fn the_error_catalog_follows_azure() {
         let faces = format!("/largepersongroups/g/persons/{ada}/persistedfaces");
         expect_error(&api.post(&faces, Body::Raw(vec![])).await, 400, "InvalidImageSize", "empty image");
         expect_error(&api.post(&faces, Body::Raw(b"not an image at all".repeat(100))).await, 400, "InvalidImage", "not an image");
+        // Half a JPEG with an end-of-image marker appended (libjpeg would fill the rest with grey): refused.
+        let portrait = std::fs::read(fixtures().join("people/Angelina_Jolie/Angelina_Jolie_0004.jpg")).unwrap();
+        let mut damaged = portrait[..portrait.len() / 2].to_vec();
+        damaged.extend_from_slice(&[0xFF, 0xD9]);
+        let got = api.post(&faces, Body::Raw(damaged.clone())).await;
+        expect_error(&got, 400, "InvalidImage", "damaged JPEG");
+        assert!(got.2.to_string().contains("damaged"), "{}", got.2);
+        let got = api.post("/detect?returnFaceId=false", Body::Raw(damaged)).await;
+        expect_error(&got, 400, "InvalidImage", "damaged JPEG on detect");
         let group_photo = std::fs::read(fixtures().join("images/ms_detection4.jpg")).unwrap();
         expect_error(&api.post(&faces, Body::Raw(group_photo.clone())).await, 400, "InvalidImage", "several faces");
         let no_face = std::fs::read(fixtures().join("images/skimage_chelsea.png")).unwrap();

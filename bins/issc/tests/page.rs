@@ -4,7 +4,8 @@
 //!
 //! The browser is driven over the Chrome DevTools Protocol (JSON over one WebSocket), so no chromedriver is needed
 //! and nothing is downloaded at run time. The browser is Debian's `chromium` (`.ci/run` installs it), or the binary
-//! named by `ISSC_CHROMIUM` or `CHROME`. Without one the test prints why and passes.
+//! named by `ISSC_CHROMIUM` or `CHROME`. Without one the test prints SKIPPED and passes, unless `ISSC_REQUIRE_CHROMIUM=1`
+//! (CI), where it fails.
 //!
 //! A second test uploads photos the way a web page of someone else's would: a `FormData` with the photo in the
 //! field `image`, posted by the browser's `fetch` as multipart with Chromium's own boundary
@@ -284,6 +285,7 @@ const BOX_EDGE: &str = r##"(() => {
 #[test]
 fn page_names_the_person_in_a_chosen_photo() {
     let Some(bin) = chromium() else {
+        assert!(std::env::var_os("ISSC_REQUIRE_CHROMIUM").is_none(), "ISSC_REQUIRE_CHROMIUM is set: {SKIP}");
         println!("{SKIP}");
         return;
     };
@@ -373,6 +375,7 @@ fn reference_faces(fixture: &str) -> usize {
 #[test]
 fn a_browser_formdata_upload_to_predict_is_answered() {
     let Some(bin) = chromium() else {
+        assert!(std::env::var_os("ISSC_REQUIRE_CHROMIUM").is_none(), "ISSC_REQUIRE_CHROMIUM is set: {SKIP}");
         println!("{SKIP}");
         return;
     };

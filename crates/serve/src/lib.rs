@@ -637,7 +637,7 @@ fn content_type(headers: &HeaderMap) -> Option<(String, String)> {
         (status = 408, body = ErrorBody, description = "The body did not arrive within --body-timeout"),
         (status = 413, body = ErrorBody, description = "Body over --max-body-mb"),
         (status = 415, body = ErrorBody, description = "Content type is not an image or multipart"),
-        (status = 422, body = ErrorBody, description = "Not a readable image, truncated, or too many pixels"),
+        (status = 422, body = ErrorBody, description = "Not a readable image, truncated, damaged (DamagedImage), or too many pixels"),
         (status = 503, body = ErrorBody, description = "Saturated (Retry-After), timed out, or no model"),
     )
 )]
@@ -758,6 +758,7 @@ fn image_error(e: &issc_core::ImageError) -> ApiError {
         "too_many_bytes" => ApiError::too_large(e.to_string()),
         "too_many_pixels" => ApiError::unprocessable("TooManyPixels", e.to_string()),
         "not_an_image" | "unsupported_format" => ApiError::unprocessable("NotAnImage", e.to_string()),
+        "damaged" => ApiError::unprocessable("DamagedImage", e.to_string()),
         _ => ApiError::unprocessable("CorruptImage", e.to_string()),
     }
 }
