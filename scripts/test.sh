@@ -31,9 +31,12 @@ cargo build --workspace --release --locked
 # status (not on what the output looks like), or when no test ran at all.
 run_tests() {
     local log=$1; shift
-    local status=0
-    "$@" 2>&1 | tee "$log" | grep -E '^(test result|parity|verification|negatives|postgres|SKIPPED|error|thread .* panicked)|FAILED' || true
+    local status
+    # PIPESTATUS is read right after the pipeline, with errexit off (a `|| true` would overwrite it with its own).
+    set +e
+    "$@" 2>&1 | tee "$log" | grep -E '^(test result|parity|verification|negatives|postgres|SKIPPED|error|thread .* panicked)|FAILED'
     status=${PIPESTATUS[0]}
+    set -e
     if [ "$status" -ne 0 ] || ! grep -q '^test result: ok' "$log"; then
         echo "tests failed (cargo exited with $status); full output in $log" >&2
         tail -n 80 "$log" >&2
