@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::OpenOptions;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -15,53 +15,11 @@ use anyhow::{Context as _, bail};
 use image::ImageEncoder;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::cli::{Context, CropArgs, CropMode};
 
-pub const MANIFEST: &str = "crops.jsonl";
-
-/// One line of `crops.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct CropEntry {
-    /// The photo, as found under `--in`.
-    pub source: String,
-    /// Label (the sub-folder name), or null for photos directly in `--in`.
-    pub label: Option<String>,
-    /// `ok` (a face was cropped), `no_face`, or `error`.
-    pub status: String,
-    /// Face number within the photo (0 = highest score), for `ok`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub face_index: Option<usize>,
-    /// Face box `[x, y, w, h]` in photo pixels.
-    #[serde(rename = "box", skip_serializing_if = "Option::is_none")]
-    pub bbox: Option<[f32; 4]>,
-    /// Five landmarks.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub landmarks: Option<[[f32; 2]; 5]>,
-    /// Detector score.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub score: Option<f32>,
-    /// The crop file, relative to `--out`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub crop: Option<String>,
-    /// Crop settings, so a re-run with other settings redoes the photo.
-    pub mode: String,
-    /// Crop side in pixels.
-    pub size: u32,
-    /// For `error`: the reason kind (`corrupt`, `not_an_image`, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// For `error`: the full message.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Photo width and height.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub width: Option<u32>,
-    /// Photo height.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub height: Option<u32>,
-}
+pub use issc_dataset::crops::{CropEntry, CropStatus, MANIFEST, read_manifest};
 
 struct Job {
     path: PathBuf,
@@ -129,25 +87,6 @@ fn collect_jobs(input: &Path, out: &Path) -> anyhow::Result<Vec<Job>> {
     Ok(jobs)
 }
 
-pub(crate) fn read_manifest(path: &Path) -> anyhow::Result<Vec<CropEntry>> {
-    let Ok(file) = std::fs::File::open(path) else {
-        return Ok(Vec::new());
-    };
-    let mut entries = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<CropEntry>(&line) {
-            Ok(e) => entries.push(e),
-            // A line cut by a crash is ignored: its photo will simply be redone.
-            Err(e) => tracing::warn!("{}:{}: ignoring unreadable line ({e})", path.display(), i + 1),
-        }
-    }
-    Ok(entries)
-}
-
 fn mode_name(m: CropMode) -> &'static str {
     match m {
         CropMode::Aligned => "aligned",
@@ -207,15 +146,17 @@ pub fn run(ctx: &Context, args: CropArgs) -> anyhow::Result<ExitCode> {
             eprintln!("  unreadable ({reason}): {n}  (details in {})", manifest_path.display());
         }
     }
-    if s.processed > 0 && s.failed == s.processed {
-        eprintln!("error: none of the {} photo(s) could be read (reasons in {})", s.processed, manifest_path.display());
+    // Every photo under --in unreadable (none done by an earlier run either): nothing to build on.
+    if s.photos > 0 && s.failed == s.photos {
+        eprintln!("error: none of the {} photo(s) could be read (reasons in {})", s.photos, manifest_path.display());
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Remove what [`issc_core::write_atomic`] leaves when the process is killed mid-write (`.<name>.<random>.tmp`) in
-/// `out` and its label folders. Returns how many were removed.
+/// Remove what [`issc_core::write_atomic`] leaves when `crop` is killed mid-write in `out` and its label folders:
+/// exactly `.<crop>.png.<6 random>.tmp` and `.crops.jsonl.<6 random>.tmp`, nothing else (other programs' files in
+/// the same folder are left alone). Returns how many were removed.
 fn remove_partial_writes(out: &Path) -> usize {
     let mut removed = 0;
     let mut dirs = vec![out.to_path_buf()];
@@ -227,7 +168,15 @@ fn remove_partial_writes(out: &Path) -> usize {
         for e in rd.flatten() {
             let name = e.file_name();
             let name = name.to_string_lossy();
-            let partial = name.starts_with('.') && name.ends_with(".tmp") && name.matches('.').count() >= 3;
+            let partial = name
+                .strip_prefix('.')
+                .and_then(|n| n.strip_suffix(".tmp"))
+                .and_then(|n| n.rsplit_once('.'))
+                .is_some_and(|(target, random)| {
+                    random.len() == 6
+                        && random.bytes().all(|b| b.is_ascii_alphanumeric())
+                        && (target.ends_with(".png") || target == MANIFEST)
+                });
             if partial && e.file_type().is_ok_and(|t| t.is_file()) && std::fs::remove_file(e.path()).is_ok() {
                 removed += 1;
             }
@@ -261,7 +210,7 @@ fn done_sources(
     let done: HashSet<String> = previous
         .iter()
         .filter(|(_, es)| {
-            es.iter().all(|e| e.mode == mode && e.size == size && e.status != "error")
+            es.iter().all(|e| e.mode == mode && e.size == size && e.status != CropStatus::Error)
                 && es.iter().all(|e| e.crop.as_ref().is_none_or(|c| out.join(c).is_file()))
         })
         .map(|(s, _)| s.clone())
@@ -312,7 +261,7 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
     let base = |job: &Job| CropEntry {
         source: job.source.clone(),
         label: job.label.clone(),
-        status: String::new(),
+        status: CropStatus::Error,
         face_index: None,
         bbox: None,
         landmarks: None,
@@ -334,7 +283,7 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
             {
                 let target = std::fs::read_link(&job.path).map(|t| t.display().to_string()).unwrap_or_default();
                 return Ok(vec![CropEntry {
-                    status: "error".into(),
+                    status: CropStatus::Error,
                     reason: Some("dangling_link".into()),
                     error: Some(format!(
                         "{}: a symbolic link to {target}, which cannot be read ({source})",
@@ -345,7 +294,7 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
             }
             Err(e) => {
                 return Ok(vec![CropEntry {
-                    status: "error".into(),
+                    status: CropStatus::Error,
                     reason: Some(e.kind().into()),
                     error: Some(e.to_string()),
                     ..base(job)
@@ -357,7 +306,7 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
             Ok(f) => f,
             Err(e) => {
                 return Ok(vec![CropEntry {
-                    status: "error".into(),
+                    status: CropStatus::Error,
                     reason: Some("detect".into()),
                     error: Some(format!("{}: {e}", job.source)),
                     ..base(job)
@@ -365,7 +314,7 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
             }
         };
         if faces.is_empty() {
-            return Ok(vec![CropEntry { status: "no_face".into(), width: Some(w), height: Some(h), ..base(job) }]);
+            return Ok(vec![CropEntry { status: CropStatus::NoFace, width: Some(w), height: Some(h), ..base(job) }]);
         }
         let dir_rel = job.label.as_deref().map(PathBuf::from).unwrap_or_default();
         let mut entries = Vec::new();
@@ -376,7 +325,7 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
                     Ok((None, _)) => continue,
                     Err(e) => {
                         return Ok(vec![CropEntry {
-                            status: "error".into(),
+                            status: CropStatus::Error,
                             reason: Some("decode".into()),
                             error: Some(format!("{}: {e}", job.source)),
                             ..base(job)
@@ -387,7 +336,7 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
                     Ok(full) => issc_detect::margin_crop(full, &face.bbox, args.margin, args.size),
                     Err(e) => {
                         return Ok(vec![CropEntry {
-                            status: "error".into(),
+                            status: CropStatus::Error,
                             reason: Some(e.kind().into()),
                             error: Some(e.to_string()),
                             ..base(job)
@@ -400,7 +349,7 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
             issc_core::write_atomic(&args.out.join(&rel), &png)
                 .with_context(|| format!("cannot write {}", args.out.join(&rel).display()))?;
             entries.push(CropEntry {
-                status: "ok".into(),
+                status: CropStatus::Ok,
                 face_index: Some(n),
                 bbox: Some(face.bbox.into()),
                 landmarks: Some(face.landmarks.0),
@@ -412,7 +361,7 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
             });
         }
         if entries.is_empty() {
-            entries.push(CropEntry { status: "no_face".into(), width: Some(w), height: Some(h), ..base(job) });
+            entries.push(CropEntry { status: CropStatus::NoFace, width: Some(w), height: Some(h), ..base(job) });
         }
         Ok(entries)
     };
@@ -463,10 +412,10 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
     let mut failed: BTreeMap<String, usize> = BTreeMap::new();
     for entries in fresh.values() {
         for e in entries {
-            match e.status.as_str() {
-                "ok" => faces += 1,
-                "no_face" => no_face += 1,
-                _ => *failed.entry(e.reason.clone().unwrap_or_default()).or_default() += 1,
+            match e.status {
+                CropStatus::Ok => faces += 1,
+                CropStatus::NoFace => no_face += 1,
+                CropStatus::Error => *failed.entry(e.reason.clone().unwrap_or_default()).or_default() += 1,
             }
         }
     }

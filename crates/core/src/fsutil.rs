@@ -65,10 +65,17 @@ fn file_kind(ft: &std::fs::FileType) -> &'static str {
 /// still stops at `limit + 1` bytes.
 pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let io_err = |source| ReadError::Io { path: path.to_path_buf(), source };
+    // A device is refused without being opened (opening one can have effects: a tape rewinds, a tty is acquired).
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotAFile { path: path.to_path_buf(), kind: file_kind(&meta.file_type()) });
+    }
+    // Checked again on what was opened (the path may have changed in between): non-blocking, so a FIFO swapped in
+    // cannot make `open` wait for a writer, and never as a controlling terminal.
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK | libc::O_NOCTTY);
     let file = options.open(path).map_err(io_err)?;
     let meta = file.metadata().map_err(io_err)?;
     if !meta.is_file() {

@@ -307,7 +307,14 @@ fn decode_scaled(
                 };
                 return Ok((image, 8.0 / f32::from(scale_num)));
             }
-            Ok((None, _)) => {} // CMYK / YCCK: the `image` crate converts those (below)
+            // CMYK / YCCK: the `image` crate converts those (below), once libjpeg found the data whole.
+            Ok((None, (warnings, count))) => {
+                if !opts.accept_damaged
+                    && let Some(lost) = warnings.iter().find(|w| w.lost_data())
+                {
+                    return Err(ImageError::Damaged { name, warning: lost.text.clone(), warnings: count });
+                }
+            }
             Err(reason) => return Err(corrupt(reason)),
         }
     }
@@ -353,7 +360,14 @@ fn decode_jpeg_libjpeg(
             d.scale(scale_num.max(1));
         }
         let color = match d.color_space() {
-            mozjpeg::ColorSpace::JCS_CMYK | mozjpeg::ColorSpace::JCS_YCCK => return Ok(None),
+            mozjpeg::ColorSpace::JCS_CMYK | mozjpeg::ColorSpace::JCS_YCCK => {
+                // The `image` crate converts these to RGB, but its decoder does not report damaged data: decode
+                // the scanlines here too (rare files), only for libjpeg's warnings.
+                let mut started = d.to_colorspace(mozjpeg::ColorSpace::JCS_CMYK)?;
+                let _: Vec<u8> = started.read_scanlines()?;
+                started.finish()?;
+                return Ok(None);
+            }
             mozjpeg::ColorSpace::JCS_GRAYSCALE => ExtendedColorType::L8,
             _ => ExtendedColorType::Rgb8,
         };

@@ -158,6 +158,14 @@ fn damaged_jpeg_data_is_refused_unless_accepted() {
     }
     // A clean photo has no warnings.
     assert!(decode_image(&bytes, "a.jpg", &LoadOptions::default()).unwrap().warnings.is_empty());
+    // A CMYK JPEG (converted by the `image` crate, whose decoder says nothing about damage) is checked the same way.
+    let cmyk = std::fs::read(fixtures().join("images/pillow_pil_sample_cmyk.jpg")).unwrap();
+    // (Cut in its entropy-coded data, past the headers and the ICC profile.)
+    let mut cut = cmyk[..cmyk.len() * 9 / 10].to_vec();
+    cut.extend_from_slice(&[0xFF, 0xD9]);
+    let e = decode_image(&cut, "cut_cmyk.jpg", &LoadOptions::default()).unwrap_err();
+    assert!(matches!(e, ImageError::Damaged { .. }), "{e:?}");
+    assert!(decode_image(&cmyk, "cmyk.jpg", &LoadOptions::default()).is_ok());
 }
 
 /// A frame header that claims far more pixels than the data holds (7000x7000 over a few kilobytes) is an error,

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod crops;
 pub mod mih;
 mod split;
 

@@ -1,5 +1,6 @@
 //! Fuzz targets `fetch_manifest` (`raw/manifest.jsonl`, read by `issc_downloader::Manifest::open` when a fetch
-//! resumes) and `dataset_json` (`dataset/dataset.json`, read by `issc_dataset::read_manifest` for the up-to-date
+//! resumes), `crop_manifest` (`crops.jsonl`, read by `issc_dataset::crops::read_manifest` when `issc crop` resumes
+//! and by `issc run`) and `dataset_json` (`dataset/dataset.json`, read by `issc_dataset::read_manifest` for the up-to-date
 //! check of `prepare`), on mutated real manifests written by the example pipeline.
 //!
 //! Properties: no panic, an answer within the case limit; the fetch manifest keeps exactly the lines that parse on
@@ -39,11 +40,7 @@ fn fetch_manifest(bytes: &[u8]) -> Result<(), String> {
         std::fs::write(dir.path().join("manifest.jsonl"), &input).map_err(|e| e.to_string())?;
         let (manifest, entries) = match issc_downloader::Manifest::open(dir.path()) {
             Ok(v) => v,
-            // Not UTF-8: the whole file is refused (std's line reader); the error is typed.
-            Err(e) if std::str::from_utf8(&input).is_err() && e.kind() == std::io::ErrorKind::InvalidData => {
-                return Ok(());
-            }
-            Err(e) => return Err(format!("Manifest::open failed on a UTF-8 file: {e}")),
+            Err(e) => return Err(format!("Manifest::open failed: {e}")),
         };
         let text = String::from_utf8_lossy(&input);
         let expected: Vec<issc_downloader::Entry> =
@@ -71,6 +68,59 @@ fn fetch_manifest(bytes: &[u8]) -> Result<(), String> {
         }
         Ok(())
     })
+}
+
+/// `crops.jsonl`: exactly the lines that parse on their own are read (a damaged line, or one of invalid UTF-8, is
+/// skipped, never fatal), and what is read writes back and reads again unchanged.
+fn crop_manifest(bytes: &[u8]) -> Result<(), String> {
+    use issc_dataset::crops::{CropEntry, MANIFEST, read_manifest};
+    let input = bytes.to_vec();
+    bounded("reading crops.jsonl", case_limit(), move || {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join(MANIFEST);
+        std::fs::write(&path, &input).map_err(|e| e.to_string())?;
+        let entries = read_manifest(&path).map_err(|e| format!("read_manifest failed: {e}"))?;
+        let text = String::from_utf8_lossy(&input);
+        let expected: Vec<CropEntry> = text
+            .split('\n')
+            .filter(|l| !l.trim().is_empty())
+            .filter_map(|l| serde_json::from_str::<CropEntry>(l).ok())
+            .collect();
+        if entries != expected {
+            return Err(format!("read {} entries where {} lines parse on their own", entries.len(), expected.len()));
+        }
+        let mut out = String::new();
+        for e in &entries {
+            out.push_str(&serde_json::to_string(e).map_err(|e| format!("an entry read does not write back: {e}"))?);
+            out.push('\n');
+        }
+        std::fs::write(&path, out).map_err(|e| e.to_string())?;
+        let again = read_manifest(&path).map_err(|e| e.to_string())?;
+        if again != entries {
+            return Err(format!("{} entries written back read as {}", entries.len(), again.len()));
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn crop_manifest_seeds() {
+    let s = seeds("crop_manifest");
+    replay("crop_manifest", "seeds", &s, |b| {
+        crop_manifest(b)?;
+        let lines = String::from_utf8_lossy(b).lines().filter(|l| !l.trim().is_empty()).count();
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join("crops.jsonl");
+        std::fs::write(&path, b).map_err(|e| e.to_string())?;
+        let read = issc_dataset::crops::read_manifest(&path).map_err(|e| e.to_string())?.len();
+        if read == lines { Ok(()) } else { Err(format!("a seed reads as {read} entries of {lines} lines")) }
+    });
+    replay("crop_manifest", "regression inputs", &regressions("crop_manifest"), crop_manifest);
+}
+
+#[test]
+fn crop_manifest_mutated() {
+    run("crop_manifest", 1500, jsonl_cases(seeds("crop_manifest")), crop_manifest);
 }
 
 fn dataset_json(bytes: &[u8]) -> Result<(), String> {

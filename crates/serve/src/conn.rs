@@ -10,8 +10,9 @@
 //!   header timeout of being accepted; a kept-alive connection must start its next request (its first byte) within
 //!   the idle timeout of the last answer, and finish its headers within the header timeout of that byte. Past a
 //!   deadline the connection is closed (no answer: the request never arrived).
-//! - **serving** a request: no connection deadline; the body has the body timeout (read by the handlers, answered
-//!   408) and the work the request timeout (503).
+//! - **serving** a request: the body has the body timeout (read by the handlers, answered 408) and the work the
+//!   request timeout (503); once the answer is handed to hyper, it must reach the client within 60 s
+//!   ([`WRITE_TIMEOUT`]: a client that stops reading is closed).
 //!
 //! **The limit.** At most [`Limits::max_connections`] connections are served normally, a number kept below the
 //! process's soft open-file limit (`RLIMIT_NOFILE`, `ulimit -n`) with room left for the model, the store, outgoing
@@ -100,8 +101,8 @@ impl Limits {
             ("header_timeout (--header-timeout)", cfg.header_timeout),
             ("idle_timeout (--idle-timeout)", cfg.idle_timeout),
         ] {
-            if d.is_zero() {
-                return Err(ServeError::Config(format!("{name} must be more than 0 seconds")));
+            if d.is_zero() || d > MAX_TIMEOUT {
+                return Err(ServeError::Config(format!("{name} must be more than 0 seconds and at most a day")));
             }
         }
         if cfg.max_connections == 0 {
@@ -147,9 +148,21 @@ fn open_file_limit() -> Option<u64> {
 /// Why the server closed a connection itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Closed {
-    HeaderTimeout,
-    IdleTimeout,
+    /// The header timeout passed.
+    Header,
+    /// The idle timeout passed.
+    Idle,
+    /// The answer did not reach the client in time.
+    Write,
 }
+
+/// Time for an answer handed to hyper to reach the client: a client that stops reading cannot hold its connection
+/// (and so a slot, and graceful shutdown) beyond it.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Longest header or idle timeout accepted (a day): longer is surely a mistake, and `Instant` arithmetic must not
+/// overflow.
+const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy)]
@@ -157,8 +170,8 @@ enum Phase {
     /// Waiting for a request: since the connection opened (`kept_alive` false) or its last answer was sent;
     /// `first_byte`: when the request's first byte came.
     Waiting { since: Instant, first_byte: Option<Instant>, kept_alive: bool },
-    /// A request is being served; `answered`: its answer's body has been handed over in full.
-    Serving { answered: bool },
+    /// A request is being served; `answered`: since when its answer's body has been handed over in full.
+    Serving { answered: Option<Instant> },
 }
 
 /// One connection, as its watchdog, its socket and its service see it.
@@ -222,15 +235,15 @@ impl Conn {
     fn request_started(&self) {
         self.requests.fetch_add(1, Ordering::AcqRel);
         self.update(|p| {
-            *p = Phase::Serving { answered: false };
+            *p = Phase::Serving { answered: None };
             true
         });
     }
 
     fn answered(&self) {
         self.update(|p| {
-            if let Phase::Serving { answered } = p {
-                *answered = true;
+            if let Phase::Serving { answered: answered @ None } = p {
+                *answered = Some(Instant::now());
             }
             false
         });
@@ -240,7 +253,7 @@ impl Conn {
     /// for its next request.
     fn flushed(&self) {
         self.update(|p| match p {
-            Phase::Serving { answered: true } => {
+            Phase::Serving { answered: Some(_) } => {
                 *p = Phase::Waiting { since: Instant::now(), first_byte: None, kept_alive: true };
                 true
             }
@@ -253,10 +266,11 @@ impl Conn {
         let header =
             if self.over_limit { limits.header_timeout.min(OVER_LIMIT_HEADER_TIMEOUT) } else { limits.header_timeout };
         match self.phase() {
-            Phase::Serving { .. } => None,
-            Phase::Waiting { since, kept_alive: false, .. } => Some((since + header, Closed::HeaderTimeout)),
-            Phase::Waiting { since, first_byte: None, .. } => Some((since + limits.idle_timeout, Closed::IdleTimeout)),
-            Phase::Waiting { first_byte: Some(t), .. } => Some((t + header, Closed::HeaderTimeout)),
+            Phase::Serving { answered: None } => None,
+            Phase::Serving { answered: Some(t) } => Some((t + WRITE_TIMEOUT, Closed::Write)),
+            Phase::Waiting { since, kept_alive: false, .. } => Some((since + header, Closed::Header)),
+            Phase::Waiting { since, first_byte: None, .. } => Some((since + limits.idle_timeout, Closed::Idle)),
+            Phase::Waiting { first_byte: Some(t), .. } => Some((t + header, Closed::Header)),
         }
     }
 
@@ -290,6 +304,7 @@ pub(crate) struct Shared {
     accepted: AtomicU64,
     header_timeouts: AtomicU64,
     idle_timeouts: AtomicU64,
+    write_timeouts: AtomicU64,
     evicted: AtomicU64,
     over_limit_served: AtomicU64,
     refused: AtomicU64,
@@ -308,6 +323,7 @@ impl Shared {
             accepted: AtomicU64::new(0),
             header_timeouts: AtomicU64::new(0),
             idle_timeouts: AtomicU64::new(0),
+            write_timeouts: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
             over_limit_served: AtomicU64::new(0),
             refused: AtomicU64::new(0),
@@ -367,8 +383,9 @@ impl Shared {
 
     fn closed(&self, why: Closed) {
         match why {
-            Closed::HeaderTimeout => &self.header_timeouts,
-            Closed::IdleTimeout => &self.idle_timeouts,
+            Closed::Header => &self.header_timeouts,
+            Closed::Idle => &self.idle_timeouts,
+            Closed::Write => &self.write_timeouts,
         }
         .fetch_add(1, Ordering::Relaxed);
     }
@@ -400,6 +417,7 @@ impl Shared {
         for (reason, n) in [
             ("header_timeout", &self.header_timeouts),
             ("idle_timeout", &self.idle_timeouts),
+            ("write_timeout", &self.write_timeouts),
             ("idle_replaced", &self.evicted),
             ("refused_over_limit", &self.refused),
         ] {
@@ -469,8 +487,9 @@ pub(crate) async fn run(
         let id = shared.register(conn.clone());
         let (router, shared, stop, done) = (router.clone(), shared.clone(), stop_rx.clone(), done_rx.clone());
         tokio::spawn(async move {
+            // Unregistered when the task ends, even by a panic in a handler: a slot is never lost.
+            let _registered = Registered { shared: shared.clone(), id, over_limit };
             serve_connection(stream, router, &shared, conn, stop).await;
-            shared.unregister(id, over_limit);
             drop(done);
         });
     }
@@ -478,6 +497,19 @@ pub(crate) async fn run(
     drop(done_rx);
     let _ = stop_tx.send(true);
     done_tx.closed().await;
+}
+
+/// A connection's place in [`Shared`], given back when dropped.
+struct Registered {
+    shared: Arc<Shared>,
+    id: u64,
+    over_limit: bool,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.shared.unregister(self.id, self.over_limit);
+    }
 }
 
 /// An error accepting: out of file descriptors (the limit keeps connections below it, but the rest of the process

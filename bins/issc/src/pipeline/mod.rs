@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::cli::{Context, CropArgs, CropMode, DetectorArg, DetectorArgs, FetchArgs, ProviderArg};
-use crate::crop::CropEntry;
+use crate::crop::{CropEntry, CropStatus};
 use crate::train::{DeviceArg, PrecisionArg, TrainArgs, TrainModeArg};
 pub use config::{Config, FacesPolicy, Person, Source};
 
@@ -927,9 +927,10 @@ fn select_faces(
         let label = es[0].label.clone().unwrap_or_default();
         let c = per_label.entry(label).or_default();
         c.photos += 1;
-        let ok: Vec<&CropEntry> = es.iter().copied().filter(|e| e.status == "ok" && e.crop.is_some()).collect();
-        c.no_face += usize::from(es.iter().any(|e| e.status == "no_face"));
-        c.unreadable += usize::from(es.iter().any(|e| e.status == "error"));
+        let ok: Vec<&CropEntry> =
+            es.iter().copied().filter(|e| e.status == CropStatus::Ok && e.crop.is_some()).collect();
+        c.no_face += usize::from(es.iter().any(|e| e.status == CropStatus::NoFace));
+        c.unreadable += usize::from(es.iter().any(|e| e.status == CropStatus::Error));
         c.faces += ok.len();
         let area = |e: &CropEntry| e.bbox.map_or(0.0, |b| b[2] * b[3]);
         let index = |e: &CropEntry| e.face_index.unwrap_or(usize::MAX);

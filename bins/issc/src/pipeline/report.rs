@@ -10,7 +10,7 @@ use issc_dataset::{Fate, Manifest};
 use serde_json::Value;
 
 use super::Summary;
-use crate::crop::CropEntry;
+use crate::crop::{CropEntry, CropStatus};
 
 /// What the report shows.
 pub struct Input<'a> {
@@ -286,13 +286,13 @@ pub fn render(i: &Input<'_>) -> String {
             let src = Path::new(&e.source);
             let stored = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let name = i.originals.get(&format!("{}/{stored}", p.label)).cloned().unwrap_or(stored);
-            match (&e.crop, e.status.as_str()) {
-                (Some(c), "ok") if i.kept.contains(c) => {
+            match (&e.crop, e.status) {
+                (Some(c), CropStatus::Ok) if i.kept.contains(c) => {
                     let tag = fates.get(c.as_str()).map(|f| fate_name(*f));
                     figure(&mut kept, &format!("{}/{c}", super::FACES), &name, tag, "");
                 }
-                (Some(c), "ok") => figure(&mut out, &format!("{}/{c}", super::CROPS), &name, None, "out"),
-                (_, "no_face") => faceless.push(format!("{name} (no face found)")),
+                (Some(c), CropStatus::Ok) => figure(&mut out, &format!("{}/{c}", super::CROPS), &name, None, "out"),
+                (_, CropStatus::NoFace) => faceless.push(format!("{name} (no face found)")),
                 (_, _) => faceless.push(format!("{name} ({})", e.reason.as_deref().unwrap_or("unreadable"))),
             }
         }

@@ -97,12 +97,20 @@ pub(crate) async fn analyze(state: &AppStateRef, photo: bytes::Bytes) -> Result<
             |e: issc_detect::DetectError| crate::error::ApiError::internal(format!("face analysis failed: {e}"));
         // The largest MAX_FACES faces, as Azure keeps; only those are aligned and embedded, so time and memory per
         // request stay bounded whatever the photo holds.
+        let (w, h) = (img.width() as f32, img.height() as f32);
         let mut faces = pipeline.detect(&img.rgb).map_err(failed)?;
+        for face in &mut faces {
+            // Azure's rectangles lie inside the image (a detector's box may overhang an edge), so any of them can
+            // be sent back as targetFace; sorted and cut by that rectangle's size.
+            let b = face.bbox;
+            let (x0, y0) = (b.x.clamp(0.0, w), b.y.clamp(0.0, h));
+            let (x1, y1) = ((b.x + b.w).clamp(0.0, w), (b.y + b.h).clamp(0.0, h));
+            face.bbox = BBox { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
+        }
         faces.sort_by(|a, b| b.bbox.area().total_cmp(&a.bbox.area()));
         faces.truncate(MAX_FACES);
-        let (w, h) = (img.width() as f32, img.height() as f32);
         let mut out = Vec::with_capacity(faces.len());
-        for mut face in faces {
+        for face in faces {
             let embedding = match pipeline.embedder() {
                 Some(e) => match issc_detect::align_face(&img.rgb, &face.landmarks, e.input_size()) {
                     Some(aligned) => Some(e.embed(&aligned).map_err(failed)?.as_slice().to_vec()),
@@ -110,12 +118,6 @@ pub(crate) async fn analyze(state: &AppStateRef, photo: bytes::Bytes) -> Result<
                 },
                 None => None,
             };
-            // Azure's rectangles lie inside the image (a detector's box may overhang an edge), so any of them can
-            // be sent back as targetFace.
-            let b = face.bbox;
-            let (x0, y0) = (b.x.clamp(0.0, w), b.y.clamp(0.0, h));
-            let (x1, y1) = ((b.x + b.w).clamp(0.0, w), (b.y + b.h).clamp(0.0, h));
-            face.bbox = BBox { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
             out.push(Detected { face, embedding });
         }
         Ok(out)
