@@ -282,16 +282,23 @@ const BOX_EDGE: &str = r##"(() => {
   return d.length ? blue / (d.length / 4) : 0;
 })()"##;
 
-#[test]
-fn page_names_the_person_in_a_chosen_photo() {
+/// The server with the test model, a browser and a blank page; `None` (after saying SKIPPED) without a browser,
+/// unless `ISSC_REQUIRE_CHROMIUM` is set, where that fails the test.
+fn start_page() -> Option<(Server, Browser, Cdp)> {
     let Some(bin) = chromium() else {
         assert!(std::env::var_os("ISSC_REQUIRE_CHROMIUM").is_none(), "ISSC_REQUIRE_CHROMIUM is set: {SKIP}");
         println!("{SKIP}");
-        return;
+        return None;
     };
     let server = Server::start(&["--model", &model().display().to_string()], &[]);
     let browser = Browser::launch(&bin);
-    let mut page = browser.new_page();
+    let page = browser.new_page();
+    Some((server, browser, page))
+}
+
+#[test]
+fn page_names_the_person_in_a_chosen_photo() {
+    let Some((server, _browser, mut page)) = start_page() else { return };
 
     // Load the page.
     page.call("Page.navigate", json!({ "url": server.url("/") }));
@@ -374,14 +381,7 @@ fn reference_faces(fixture: &str) -> usize {
 
 #[test]
 fn a_browser_formdata_upload_to_predict_is_answered() {
-    let Some(bin) = chromium() else {
-        assert!(std::env::var_os("ISSC_REQUIRE_CHROMIUM").is_none(), "ISSC_REQUIRE_CHROMIUM is set: {SKIP}");
-        println!("{SKIP}");
-        return;
-    };
-    let server = Server::start(&["--model", &model().display().to_string()], &[]);
-    let browser = Browser::launch(&bin);
-    let mut page = browser.new_page();
+    let Some((server, _browser, mut page)) = start_page() else { return };
     page.call("Page.navigate", json!({ "url": server.url("/") }));
     page.wait_for("the page to load", Duration::from_secs(30), "document.readyState", |v| v == "complete");
     // A file input of our own (the page's own input posts the raw photo on change).
