@@ -209,7 +209,8 @@ impl DetectorArgs {
 
 #[derive(Args, Debug)]
 pub struct FacesArgs {
-    /// Photos to read (any of JPEG, PNG, WebP, GIF, BMP, TIFF, PNM; the format is read from the bytes).
+    /// Photos to read (any of JPEG, PNG, WebP, GIF, BMP, TIFF, PNM; the format is read from the bytes); `-` reads one
+    /// from standard input. Only regular files are read: a folder, FIFO or device is refused with an error.
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
     /// JSON Lines on stdout: one object per photo, in input order.

@@ -66,7 +66,7 @@ pub struct PredictArgs {
     /// Model folder written by `issc export` (model.onnx + model.json).
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
-    /// Photos to label.
+    /// Photos to label; `-` reads one from standard input.
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
     /// JSON Lines on stdout, one object per photo, like `issc detect --json` with label, probability and top_k per

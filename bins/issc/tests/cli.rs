@@ -438,3 +438,18 @@ fn crop_checks_before_writing_cleans_up_and_fails_when_nothing_was_read() {
     assert!(!partial.exists(), "the partial file of the interrupted run is removed");
     assert!(out_dir.join("someone/a_0.png").is_file());
 }
+
+/// `-` reads a photo from standard input, explicitly; the answer is the same as from the file.
+#[test]
+fn a_photo_can_come_from_standard_input() {
+    let photo = fixtures().join("images/ms_detection4.jpg");
+    let from_file = json_lines(&ok(&issc("ort", &["detect", "--json", &photo.display().to_string()])));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_issc"))
+        .args(["--engine", "ort", "--models", &repo().join("models").display().to_string(), "detect", "--json", "-"])
+        .stdin(std::fs::File::open(&photo).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let from_stdin = json_lines(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(from_stdin[0]["faces"], from_file[0]["faces"]);
+}

@@ -210,8 +210,23 @@ pub fn load_image(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<DecodedI
     decode_image(&bytes, &name, opts)
 }
 
-/// A file's bytes and its name for messages: only a regular file, read no further than `opts.max_bytes`.
+/// A file's bytes and its name for messages: only a regular file, read no further than `opts.max_bytes`; `-` is
+/// standard input, asked for explicitly (read once, to its end or the limit).
 fn read_limited(path: &Path, opts: &LoadOptions) -> Result<(Vec<u8>, String), ImageError> {
+    if path.as_os_str() == "-" {
+        use std::io::Read as _;
+        let name = "<stdin>".to_string();
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(opts.max_bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|source| ImageError::Io { name: name.clone(), source })?;
+        if bytes.len() as u64 > opts.max_bytes {
+            return Err(ImageError::TooManyBytes { name, bytes: bytes.len() as u64, limit: opts.max_bytes });
+        }
+        return Ok((bytes, name));
+    }
     let name = path.display().to_string();
     match crate::fsutil::read_capped(path, opts.max_bytes) {
         Ok(bytes) => Ok((bytes, name)),
