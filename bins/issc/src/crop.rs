@@ -258,10 +258,10 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
     );
     let fresh: Mutex<BTreeMap<String, Vec<CropEntry>>> = Mutex::new(BTreeMap::new());
 
-    let base = |job: &Job| CropEntry {
+    let base = |job: &Job, status: CropStatus| CropEntry {
         source: job.source.clone(),
         label: job.label.clone(),
-        status: CropStatus::Error,
+        status,
         face_index: None,
         bbox: None,
         landmarks: None,
@@ -274,6 +274,10 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
         width: None,
         height: None,
     };
+    // A photo that could not be cropped: one `error` entry with the reason kind and the message.
+    let failed = |job: &Job, reason: &str, error: String| {
+        Ok(vec![CropEntry { reason: Some(reason.into()), error: Some(error), ..base(job, CropStatus::Error) }])
+    };
 
     let process = |job: &Job| -> anyhow::Result<Vec<CropEntry>> {
         let photo = match pipeline.load(&job.path, &ctx.load) {
@@ -282,39 +286,25 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
                 if std::fs::symlink_metadata(&job.path).is_ok_and(|m| m.is_symlink()) =>
             {
                 let target = std::fs::read_link(&job.path).map(|t| t.display().to_string()).unwrap_or_default();
-                return Ok(vec![CropEntry {
-                    status: CropStatus::Error,
-                    reason: Some("dangling_link".into()),
-                    error: Some(format!(
-                        "{}: a symbolic link to {target}, which cannot be read ({source})",
-                        job.source
-                    )),
-                    ..base(job)
-                }]);
+                return failed(
+                    job,
+                    "dangling_link",
+                    format!("{}: a symbolic link to {target}, which cannot be read ({source})", job.source),
+                );
             }
             Err(e) => {
-                return Ok(vec![CropEntry {
-                    status: CropStatus::Error,
-                    reason: Some(e.kind().into()),
-                    error: Some(e.to_string()),
-                    ..base(job)
-                }]);
+                return failed(job, e.kind(), e.to_string());
             }
         };
         let (w, h) = photo.full_size();
         let faces = match pipeline.detect_photo(&photo) {
             Ok(f) => f,
             Err(e) => {
-                return Ok(vec![CropEntry {
-                    status: CropStatus::Error,
-                    reason: Some("detect".into()),
-                    error: Some(format!("{}: {e}", job.source)),
-                    ..base(job)
-                }]);
+                return failed(job, "detect", format!("{}: {e}", job.source));
             }
         };
         if faces.is_empty() {
-            return Ok(vec![CropEntry { status: CropStatus::NoFace, width: Some(w), height: Some(h), ..base(job) }]);
+            return Ok(vec![CropEntry { width: Some(w), height: Some(h), ..base(job, CropStatus::NoFace) }]);
         }
         let dir_rel = job.label.as_deref().map(PathBuf::from).unwrap_or_default();
         let mut entries = Vec::new();
@@ -324,23 +314,13 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
                     Ok((Some(c), _)) => c,
                     Ok((None, _)) => continue,
                     Err(e) => {
-                        return Ok(vec![CropEntry {
-                            status: CropStatus::Error,
-                            reason: Some("decode".into()),
-                            error: Some(format!("{}: {e}", job.source)),
-                            ..base(job)
-                        }]);
+                        return failed(job, "decode", format!("{}: {e}", job.source));
                     }
                 },
                 CropMode::Margin => match photo.full() {
                     Ok(full) => issc_detect::margin_crop(full, &face.bbox, args.margin, args.size),
                     Err(e) => {
-                        return Ok(vec![CropEntry {
-                            status: CropStatus::Error,
-                            reason: Some(e.kind().into()),
-                            error: Some(e.to_string()),
-                            ..base(job)
-                        }]);
+                        return failed(job, e.kind(), e.to_string());
                     }
                 },
             };
@@ -349,7 +329,6 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
             issc_core::write_atomic(&args.out.join(&rel), &png)
                 .with_context(|| format!("cannot write {}", args.out.join(&rel).display()))?;
             entries.push(CropEntry {
-                status: CropStatus::Ok,
                 face_index: Some(n),
                 bbox: Some(face.bbox.into()),
                 landmarks: Some(face.landmarks.0),
@@ -357,11 +336,11 @@ pub fn crop(ctx: &Context, args: &CropArgs) -> anyhow::Result<CropSummary> {
                 crop: Some(rel.to_string_lossy().replace('\\', "/")),
                 width: Some(w),
                 height: Some(h),
-                ..base(job)
+                ..base(job, CropStatus::Ok)
             });
         }
         if entries.is_empty() {
-            entries.push(CropEntry { status: CropStatus::NoFace, width: Some(w), height: Some(h), ..base(job) });
+            entries.push(CropEntry { width: Some(w), height: Some(h), ..base(job, CropStatus::NoFace) });
         }
         Ok(entries)
     };

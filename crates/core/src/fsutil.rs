@@ -27,7 +27,7 @@ pub enum ReadError {
         kind: &'static str,
     },
     /// More bytes than the limit (counted as they are read, not trusted from the reported size).
-    #[error("{}: {bytes} bytes or more, over the limit of {limit} bytes", path.display())]
+    #[error("{}: {bytes} bytes or more, over the limit of {limit} bytes; give a smaller file", path.display())]
     TooLarge {
         /// The file.
         path: PathBuf,
@@ -36,6 +36,23 @@ pub enum ReadError {
         /// The limit.
         limit: u64,
     },
+}
+
+/// For callers whose errors carry the path already: the I/O error itself, or the refusal without the path.
+impl From<ReadError> for io::Error {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Io { source, .. } => source,
+            ReadError::NotAFile { kind, .. } => io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("not a regular file ({kind}); give the path of a file"),
+            ),
+            ReadError::TooLarge { bytes, limit, .. } => io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                format!("{bytes} bytes or more, over the limit of {limit} bytes; give a smaller file"),
+            ),
+        }
+    }
 }
 
 /// What kind of non-regular file `ft` is, for messages.

@@ -151,7 +151,8 @@ pub enum ImageError {
     /// them with grey; refused unless [`LoadOptions::accept_damaged`] is set.
     #[error(
         "{name}: the JPEG data is damaged ({warning}{more}): part of the picture cannot be decoded and would come out \
-         grey; re-download or re-export the file (or set accept_damaged to use it anyway)",
+         grey; re-download or re-export the file, or accept damaged photos (setting accept_damaged; in issc: \
+         --accept-damaged or ISSC_ACCEPT_DAMAGED=1)",
         more = if *warnings > 1 { format!("; {warnings} decoder warnings in all") } else { String::new() }
     )]
     Damaged {
@@ -299,38 +300,31 @@ fn decode_scaled(
     // 2. Decode. JPEG goes through libjpeg-turbo's decoder (bit-identical to OpenCV and Pillow, which the
     //    reference pipeline and most face models were built with); CMYK/YCCK JPEGs and other formats through
     //    the `image` crate, with allocation limits as a second guard.
+    let mut warnings_kept = Vec::new();
     if format == ImageFormat::Jpeg {
         let scale_num = min_long_side.map_or(8, |side| jpeg_scale_num(width, height, side));
-        match decode_jpeg_libjpeg(bytes, scale_num) {
-            Ok((Some((mut img, source_color, orientation)), (warnings, count))) => {
-                if !opts.accept_damaged
-                    && let Some(lost) = warnings.iter().find(|w| w.lost_data())
-                {
-                    return Err(ImageError::Damaged { name, warning: lost.text.clone(), warnings: count });
-                }
-                if !warnings.is_empty() {
-                    let texts: Vec<&str> = warnings.iter().map(|w| w.text.as_str()).collect();
-                    tracing::warn!("{name}: the JPEG decoder warned ({count} in all): {}", texts.join("; "));
-                }
-                img.apply_orientation(orientation);
-                let image = DecodedImage {
-                    rgb: img.into_rgb8(),
-                    format,
-                    source_color,
-                    orientation: orientation_to_exif(orientation),
-                    warnings: warnings.into_iter().map(|w| w.text).collect(),
-                };
-                return Ok((image, 8.0 / f32::from(scale_num)));
-            }
-            // CMYK / YCCK: the `image` crate converts those (below), once libjpeg found the data whole.
-            Ok((None, (warnings, count))) => {
-                if !opts.accept_damaged
-                    && let Some(lost) = warnings.iter().find(|w| w.lost_data())
-                {
-                    return Err(ImageError::Damaged { name, warning: lost.text.clone(), warnings: count });
-                }
-            }
-            Err(reason) => return Err(corrupt(reason)),
+        let (decoded, (warnings, count)) = decode_jpeg_libjpeg(bytes, scale_num).map_err(corrupt)?;
+        if !opts.accept_damaged
+            && let Some(lost) = warnings.iter().find(|w| w.lost_data())
+        {
+            return Err(ImageError::Damaged { name, warning: lost.text.clone(), warnings: count });
+        }
+        if !warnings.is_empty() {
+            let texts: Vec<&str> = warnings.iter().map(|w| w.text.as_str()).collect();
+            tracing::warn!("{name}: the JPEG decoder warned ({count} in all): {}", texts.join("; "));
+        }
+        warnings_kept = warnings.into_iter().map(|w| w.text).collect();
+        // `None`: CMYK / YCCK, which the `image` crate converts (below), now that libjpeg found the data whole.
+        if let Some((mut img, source_color, orientation)) = decoded {
+            img.apply_orientation(orientation);
+            let image = DecodedImage {
+                rgb: img.into_rgb8(),
+                format,
+                source_color,
+                orientation: orientation_to_exif(orientation),
+                warnings: warnings_kept,
+            };
+            return Ok((image, 8.0 / f32::from(scale_num)));
         }
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
@@ -351,8 +345,13 @@ fn decode_scaled(
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),
     };
-    let image =
-        DecodedImage { rgb, format, source_color, orientation: orientation_to_exif(orientation), warnings: Vec::new() };
+    let image = DecodedImage {
+        rgb,
+        format,
+        source_color,
+        orientation: orientation_to_exif(orientation),
+        warnings: warnings_kept,
+    };
     Ok((image, 1.0))
 }
 

@@ -309,10 +309,7 @@ fn hash64(h: &image_hasher::ImageHash) -> u64 {
 }
 
 fn hash_file(inp: &Input, load: &LoadOptions) -> Result<Hashed, DatasetError> {
-    let bytes = issc_core::read_capped(&inp.abs, load.max_bytes).map_err(|e| match e {
-        issc_core::ReadError::Io { source, .. } => io_err(&inp.abs)(source),
-        other => io_err(&inp.abs)(std::io::Error::new(std::io::ErrorKind::InvalidInput, other.to_string())),
-    })?;
+    let bytes = issc_core::read_capped(&inp.abs, load.max_bytes).map_err(|e| io_err(&inp.abs)(e.into()))?;
     let blake3 = blake3::hash(&bytes).to_hex().to_string();
     let image = issc_core::decode_image(&bytes, &inp.abs.display().to_string(), load).map(|img| {
         let hasher = phash_config();

@@ -30,10 +30,7 @@ impl Blacklist {
 
     /// Read a blacklist file.
     pub fn from_file(path: &Path) -> std::io::Result<Self> {
-        let text = issc_core::read_text_capped(path, 16 << 20).map_err(|e| match e {
-            issc_core::ReadError::Io { source, .. } => source,
-            other => std::io::Error::new(std::io::ErrorKind::InvalidInput, other.to_string()),
-        })?;
+        let text = issc_core::read_text_capped(path, 16 << 20)?;
         Ok(Self::parse(&text))
     }
 

@@ -231,9 +231,6 @@ impl Predictor {
     /// Run the graph on aligned faces: `(embeddings [n·dim], probabilities [n·classes])`, row-major. The faces go
     /// through the graph [`MAX_BATCH`] at a time.
     pub fn run(&self, faces: &[RgbImage]) -> Result<(Vec<f32>, Vec<f32>), PredictError> {
-        if faces.len() <= MAX_BATCH {
-            return self.run_batch(faces);
-        }
         let (mut emb, mut probs) = (Vec::new(), Vec::new());
         for chunk in faces.chunks(MAX_BATCH) {
             let (e, p) = self.run_batch(chunk)?;
@@ -310,20 +307,7 @@ impl Predictor {
     /// Detect every face in `image`, align it and label it (at most [`max_faces`](Self::max_faces)).
     pub fn predict(&self, detector: &dyn Detector, image: &RgbImage, top_k: usize) -> Result<Prediction, PredictError> {
         let faces = detector.detect(image)?;
-        let detected = faces.len();
-        let faces = largest(faces, self.max_faces);
-        let mut kept = Vec::with_capacity(faces.len());
-        let mut aligned = Vec::with_capacity(faces.len());
-        for face in faces {
-            // Degenerate landmarks (cannot happen with a sane detector) are skipped rather than failing the photo.
-            if let Some(a) = issc_detect::align_face(image, &face.landmarks, self.input_size()) {
-                aligned.push(a);
-                kept.push(face);
-            }
-        }
-        let labels = self.classify(&aligned, top_k)?;
-        let faces = kept.into_iter().zip(labels).map(|(face, label)| PredictedFace { face, label }).collect();
-        Ok(Prediction { faces, detected })
+        self.label_faces(faces, top_k, |face| Ok(issc_detect::align_face(image, &face.landmarks, self.input_size())))
     }
 
     /// [`predict`](Self::predict) on a photo decoded by [`issc_core::Photo`] (a JPEG possibly at reduced scale):
@@ -336,12 +320,26 @@ impl Predictor {
         top_k: usize,
     ) -> Result<Prediction, PredictError> {
         let faces = issc_detect::detect_photo(detector, photo)?;
+        self.label_faces(faces, top_k, |face| {
+            Ok(issc_detect::align_from_photo(photo, &face.landmarks, self.input_size())?.0)
+        })
+    }
+
+    /// Keep the [`max_faces`](Self::max_faces) largest of the detected `faces`, align each with `align` and label
+    /// them. Degenerate landmarks (`align` gives `None`; cannot happen with a sane detector) skip the face rather
+    /// than fail the photo.
+    fn label_faces(
+        &self,
+        faces: Vec<Face>,
+        top_k: usize,
+        mut align: impl FnMut(&Face) -> Result<Option<RgbImage>, PredictError>,
+    ) -> Result<Prediction, PredictError> {
         let detected = faces.len();
         let faces = largest(faces, self.max_faces);
         let mut kept = Vec::with_capacity(faces.len());
         let mut aligned = Vec::with_capacity(faces.len());
         for face in faces {
-            if let (Some(a), _) = issc_detect::align_from_photo(photo, &face.landmarks, self.input_size())? {
+            if let Some(a) = align(&face)? {
                 aligned.push(a);
                 kept.push(face);
             }
