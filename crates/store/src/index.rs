@@ -134,7 +134,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Keep the `k` best hits of `hits` (any order in, best first out).
-fn top_k(mut hits: Vec<Hit>, k: usize) -> Vec<Hit> {
+pub(crate) fn top_k(mut hits: Vec<Hit>, k: usize) -> Vec<Hit> {
     let by_score = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.owner.cmp(&b.owner));
     if hits.len() > k && k > 0 {
         hits.select_nth_unstable_by(k - 1, by_score);

@@ -7,7 +7,9 @@
 //! - [`SqliteStore`] (the default): one SQLite database (`DIR/store.sqlite3`) in WAL mode with `synchronous=FULL`: a
 //!   write acknowledged by one of its methods survives a crash of the process or of the machine. `secure_delete` is
 //!   on and deletions are checkpointed at once, so a deleted face's embedding does not stay behind in the files.
-//!   Search goes through [`VectorIndex`]; [`ExactIndex`] scans every trained face on every core.
+//!   Search goes through [`QuantizedIndex`]: int8 rows (about 140 bytes per 128-d face) scanned on every core,
+//!   and the few owners that may be in the top `k` re-scored exactly from the database, so the answer is the one
+//!   an exact `f32` scan ([`ExactIndex`]) gives. [`HnswIndex`] is an approximate graph over the same rows.
 //! - `PgStore` (cargo feature `postgres`): PostgreSQL with the pgvector extension, for several servers sharing one
 //!   store. Search runs in the database, exactly (a scan with pgvector's inner product, no approximate index).
 //!
@@ -30,16 +32,20 @@
 #[cfg(any(test, feature = "postgres"))]
 #[doc(hidden)]
 pub mod conformance;
+mod hnsw;
 mod index;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod quantized;
 mod sqlite;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 #[cfg(feature = "postgres")]
 pub use self::postgres::PgStore;
+pub use hnsw::{HnswIndex, HnswParams};
 pub use index::{ExactIndex, Hit, IndexBuilder, VectorIndex, dot, normalized};
+pub use quantized::{QuantizedBuilder, QuantizedIndex};
 use serde::Serialize;
 pub use sqlite::SqliteStore;
 pub use uuid::Uuid;

@@ -39,7 +39,7 @@ type Snapshot = Arc<RwLock<Trained>>;
 
 /// A trained snapshot: the index and who each of its owners is.
 struct Trained {
-    index: ExactIndex,
+    index: QuantizedIndex,
     owners: Vec<Uuid>,
 }
 
@@ -48,6 +48,9 @@ pub struct SqliteStore {
     path: PathBuf,
     dim: usize,
     conn: Mutex<Connection>,
+    /// Read-only connections that fetch the full-precision embeddings for exact re-scoring, one per concurrent
+    /// search (WAL readers: they never wait for a writer).
+    readers: Mutex<Vec<Connection>>,
     trained: RwLock<HashMap<(Kind, String), Snapshot>>,
 }
 
@@ -111,7 +114,13 @@ impl SqliteStore {
             [&t],
         )
         .map_err(db)?;
-        Ok(Self { path, dim, conn: Mutex::new(conn), trained: RwLock::new(HashMap::new()) })
+        Ok(Self {
+            path,
+            dim,
+            conn: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            trained: RwLock::new(HashMap::new()),
+        })
     }
 
     /// The database file.
@@ -232,7 +241,7 @@ impl SqliteStore {
                  ORDER BY coalesce(person_id, face_id), seq",
             )
             .map_err(|e| self.db(e))?;
-        let mut builder = IndexBuilder::new(self.dim);
+        let mut builder = QuantizedBuilder::new(self.dim);
         let mut owners: Vec<Uuid> = Vec::new();
         let mut owner_of: HashMap<Uuid, u32> = HashMap::new();
         let mut rows = st.query(params![kind.tag(), id, upto]).map_err(|e| self.db(e))?;
@@ -284,7 +293,34 @@ impl SqliteStore {
         }
         let t = self.snapshot(kind, id)?;
         let t = t.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(t.index.search(query, k).into_iter().map(|h| (t.owners[h.owner as usize], h.score)).collect())
+        let hits = t.index.search_exact(query, k, |keys| self.embeddings(keys))?;
+        Ok(hits.into_iter().map(|h| (t.owners[h.owner as usize], h.score)).collect())
+    }
+
+    /// The stored embeddings of faces `seqs`, in order (`None` for a face deleted meanwhile), read through a
+    /// read-only connection so that searches never queue behind a write.
+    fn embeddings(&self, seqs: &[i64]) -> Result<Vec<Option<Vec<f32>>>> {
+        let pooled = self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        let c = match pooled {
+            Some(c) => c,
+            None => {
+                let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let c = Connection::open_with_flags(&self.path, flags).map_err(|e| self.db(e))?;
+                c.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| self.db(e))?;
+                c
+            }
+        };
+        let out = (|| {
+            let mut st = c.prepare_cached("SELECT embedding FROM faces WHERE seq = ?1")?;
+            seqs.iter()
+                .map(|&s| st.query_row([s], |r| r.get::<_, Vec<u8>>(0)).optional().map(|b| b.map(|b| from_blob(&b))))
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })();
+        let mut pool = self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pool.len() < 16 {
+            pool.push(c);
+        }
+        out.map_err(|e| self.db(e))
     }
 }
 
