@@ -2,10 +2,21 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use issc_core::LoadOptions;
-use issc_detect::{DetectorConfig, DetectorKind, EngineChoice, EngineInfo, FacePipeline, ModelDir, PipelineMode};
+use issc_detect::{DetectorKind, EngineChoice, EngineInfo, FacePipeline, ModelDir, PipelineMode};
+use issc_pipeline::{CropMode, CropOptions, DetectorSettings, FetchSettings, Runtime, RuntimeOptions};
+use serde::de::DeserializeOwned;
+
+/// A value of a library's settings enum from its settings name (`yunet`, `finetune`, `aligned`, ...): the names
+/// in `issc.toml`, `pipeline.toml` and on the command line are one set.
+pub fn setting<T: DeserializeOwned>(s: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase())).map_err(|e| {
+        let e = e.to_string();
+        // serde: "unknown variant `x`, expected one of `a`, `b`" → "expected one of a, b".
+        e.split_once("expected").map_or(e.clone(), |(_, rest)| format!("expected{}", rest.replace('`', "")))
+    })
+}
 
 const ABOUT: &str = "isshesarahconnor: who is in this photo? Face detection, alignment, crops and embeddings, offline.";
 
@@ -84,18 +95,6 @@ pub enum EngineArg {
     Tract,
 }
 
-/// `--detector` values.
-#[derive(Debug, Clone, Copy, ValueEnum, Default)]
-pub enum DetectorArg {
-    /// YuNet-n (default): fast, accurate, 5 landmarks.
-    #[default]
-    Yunet,
-    /// RetinaFace-MobileNet0.25: a second, different architecture.
-    Retinaface,
-    /// Azure AI Face detection_03 + recognition_04, remote (AZURE_FACE_ENDPOINT, AZURE_FACE_KEY; adds face ids).
-    Azure,
-}
-
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Download a person's photos (SerpAPI Google Images, a URL list, or a folder) into raw/<label>/.
@@ -158,52 +157,34 @@ pub enum Command {
     Serve(crate::serve::ServeArgs),
 }
 
-/// Detector flags shared by several commands.
+/// Detector flags shared by several commands (defaults: [`DetectorSettings::default`]).
 #[derive(Args, Debug, Clone)]
 pub struct DetectorArgs {
-    /// Which face detector to run.
-    #[arg(long, value_enum, default_value = "yunet")]
-    pub detector: DetectorArg,
+    /// Which face detector to run: yunet (YuNet-n: fast, accurate, 5 landmarks), retinaface
+    /// (RetinaFace-MobileNet0.25, a second architecture) or azure (Azure AI Face detection_03, remote:
+    /// AZURE_FACE_ENDPOINT, AZURE_FACE_KEY).
+    #[arg(long, value_name = "NAME", value_parser = setting::<DetectorKind>, default_value_t = DetectorSettings::default().detector)]
+    pub detector: DetectorKind,
     /// Minimum detection score, 0..1.
-    #[arg(long = "score", value_name = "S", default_value_t = 0.6)]
+    #[arg(long = "score", value_name = "S", default_value_t = DetectorSettings::default().score)]
     pub score_threshold: f32,
     /// NMS IoU threshold, 0..1.
-    #[arg(long = "nms", value_name = "IOU", default_value_t = 0.3)]
+    #[arg(long = "nms", value_name = "IOU", default_value_t = DetectorSettings::default().nms)]
     pub nms_threshold: f32,
     /// Long side (pixels) photos are shrunk to before detection.
-    #[arg(long, value_name = "PX", default_value_t = 640)]
+    #[arg(long, value_name = "PX", default_value_t = DetectorSettings::default().max_side)]
     pub max_side: u32,
 }
 
-impl Default for DetectorArgs {
-    fn default() -> Self {
-        let c = DetectorConfig::default();
-        Self {
-            detector: DetectorArg::Yunet,
-            score_threshold: c.score_threshold,
-            nms_threshold: c.nms_threshold,
-            max_side: c.max_side,
-        }
-    }
-}
-
 impl DetectorArgs {
-    pub fn config(&self, min_face: f32) -> DetectorConfig {
-        DetectorConfig {
-            score_threshold: self.score_threshold,
-            nms_threshold: self.nms_threshold,
-            max_side: self.max_side,
-            min_face,
-            ..DetectorConfig::default()
-        }
-    }
-
-    pub fn kind(&self) -> DetectorKind {
-        match self.detector {
-            DetectorArg::Yunet => DetectorKind::YuNet,
-            DetectorArg::Retinaface => DetectorKind::RetinaFace,
-            DetectorArg::Azure => DetectorKind::Azure,
-        }
+    /// The library's settings.
+    pub fn settings(&self) -> DetectorSettings {
+        let mut d = DetectorSettings::default();
+        d.detector = self.detector;
+        d.score = self.score_threshold;
+        d.nms = self.nms_threshold;
+        d.max_side = self.max_side;
+        d
     }
 }
 
@@ -239,16 +220,6 @@ pub struct VerifyArgs {
     pub detector: DetectorArgs,
 }
 
-/// Crop modes.
-#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
-pub enum CropMode {
-    /// 5-point similarity alignment to the ArcFace template (what SFace expects).
-    #[default]
-    Aligned,
-    /// Box enlarged by --margin, squared and resized (no rotation).
-    Margin,
-}
-
 #[derive(Args, Debug)]
 pub struct CropArgs {
     /// Input folder: <in>/<label>/<photo> or photos directly inside.
@@ -257,23 +228,37 @@ pub struct CropArgs {
     /// Output folder (created); mirrors the label folders.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Crop style.
-    #[arg(long, value_enum, default_value = "aligned")]
+    /// Crop style: aligned (5-point similarity alignment to the ArcFace template, what SFace expects) or margin
+    /// (the box enlarged by --margin, squared and resized, no rotation).
+    #[arg(long, value_name = "MODE", value_parser = setting::<CropMode>, default_value = CropOptions::default().mode.name())]
     pub mode: CropMode,
     /// Side of the square crops in pixels.
-    #[arg(long, value_name = "PX", default_value_t = 112)]
+    #[arg(long, value_name = "PX", default_value_t = CropOptions::default().size)]
     pub size: u32,
     /// For --mode margin: how much to enlarge the box on each side, as a fraction of its size.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = CropOptions::default().margin)]
     pub margin: f32,
     /// Skip faces smaller than this many pixels (short side of the box).
-    #[arg(long, value_name = "PX", default_value_t = 32.0)]
+    #[arg(long, value_name = "PX", default_value_t = CropOptions::default().min_face)]
     pub min_face: f32,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub detector: DetectorArgs,
+}
+
+impl CropArgs {
+    /// The crop stage's options.
+    pub fn options(&self) -> CropOptions {
+        let mut o = CropOptions::default();
+        o.mode = self.mode;
+        o.size = self.size;
+        o.margin = self.margin;
+        o.min_face = self.min_face;
+        o.detector = self.detector.settings();
+        o
+    }
 }
 
 /// `--provider` values.
@@ -308,44 +293,70 @@ pub struct FetchArgs {
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Stop when this many images are stored for the label (earlier runs included).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = FetchSettings::default().max)]
     pub max: usize,
     /// Downloads at once.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = FetchSettings::default().concurrency)]
     pub concurrency: usize,
     /// Downloads at once from one host.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = FetchSettings::default().per_host)]
     pub per_host: usize,
     /// Seconds for a whole request (body included).
-    #[arg(long, value_name = "S", default_value_t = 30.0)]
+    #[arg(long, value_name = "S", default_value_t = FetchSettings::default().timeout)]
     pub timeout: f64,
     /// Seconds to connect.
-    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    #[arg(long, value_name = "S", default_value_t = FetchSettings::default().connect_timeout)]
     pub connect_timeout: f64,
     /// Largest body accepted, in bytes (enforced while streaming).
-    #[arg(long, value_name = "B", default_value_t = 20 * 1024 * 1024)]
+    #[arg(long, value_name = "B", default_value_t = FetchSettings::default().max_bytes)]
     pub max_bytes: u64,
     /// Smallest accepted image side, in pixels.
-    #[arg(long, value_name = "PX", default_value_t = 64)]
+    #[arg(long, value_name = "PX", default_value_t = FetchSettings::default().min_side)]
     pub min_side: u32,
     /// Retries per URL on timeouts, connection errors, 408/429/5xx.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = FetchSettings::default().retries)]
     pub retries: u32,
     /// Redirects followed at most (a redirect into a blacklisted host is never followed).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = FetchSettings::default().max_redirects)]
     pub max_redirects: usize,
     /// Skip URLs that failed this many times in earlier runs.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = FetchSettings::default().fail_limit)]
     pub fail_limit: u32,
     /// File of blacklisted domains and URL patterns (one per line).
     #[arg(long, value_name = "FILE")]
     pub blacklist: Option<PathBuf>,
     /// SerpAPI search endpoint.
-    #[arg(long, env = "SERPAPI_URL", default_value = issc_downloader::SERPAPI_URL)]
+    #[arg(long, env = "SERPAPI_URL", default_value_t = FetchSettings::default().serpapi_url)]
     pub serpapi_url: String,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+impl FetchArgs {
+    /// The fetch settings (the SerpAPI key from the environment, never a flag).
+    pub fn settings(&self) -> FetchSettings {
+        let mut s = FetchSettings::default();
+        s.max = self.max;
+        s.concurrency = self.concurrency;
+        s.per_host = self.per_host;
+        s.timeout = self.timeout;
+        s.connect_timeout = self.connect_timeout;
+        s.max_bytes = self.max_bytes;
+        s.min_side = self.min_side;
+        s.retries = self.retries;
+        s.max_redirects = self.max_redirects;
+        s.fail_limit = self.fail_limit;
+        s.blacklist = self.blacklist.clone();
+        s.serpapi_url = self.serpapi_url.clone();
+        s.serpapi_key = serpapi_key();
+        s
+    }
+}
+
+/// `SERPAPI_API_KEY` from the environment (or `.env`, loaded at start).
+pub fn serpapi_key() -> Option<issc_pipeline::Secret> {
+    issc_pipeline::Secret::new(std::env::var("SERPAPI_API_KEY").unwrap_or_default())
 }
 
 #[derive(Args, Debug)]
@@ -410,11 +421,9 @@ pub struct BenchArgs {
     pub detector: DetectorArgs,
 }
 
-/// What every command needs: the engine, the models folder and image limits.
+/// What every command needs: the engine, the models folder and image limits (an [`issc_pipeline::Runtime`]).
 pub struct Context {
-    engine_choice: EngineChoice,
-    models_flag: Option<PathBuf>,
-    models: std::sync::OnceLock<ModelDir>,
+    runtime: Runtime,
     pub load: LoadOptions,
     pub mode: PipelineMode,
     pub shrink_on_load: bool,
@@ -422,7 +431,7 @@ pub struct Context {
 
 impl Context {
     pub fn new(cli: &Cli) -> anyhow::Result<Self> {
-        let engine_choice = match cli.engine {
+        let engine = match cli.engine {
             EngineArg::Auto => EngineChoice::Auto,
             EngineArg::Ort => EngineChoice::OnnxRuntime,
             EngineArg::Tract => EngineChoice::Tract,
@@ -435,43 +444,32 @@ impl Context {
             accept_damaged: cli.accept_damaged,
             ..LoadOptions::default()
         };
-        Ok(Self {
-            engine_choice,
-            models_flag: cli.models.clone(),
-            models: std::sync::OnceLock::new(),
-            load,
-            mode: if cli.reference { PipelineMode::Reference } else { PipelineMode::Fast },
-            shrink_on_load: cli.shrink_on_load,
-        })
+        let mode = if cli.reference { PipelineMode::Reference } else { PipelineMode::Fast };
+        let mut opts = RuntimeOptions::default();
+        opts.engine = engine;
+        opts.models = cli.models.clone();
+        opts.load = load;
+        opts.mode = mode;
+        opts.shrink_on_load = cli.shrink_on_load;
+        Ok(Self { runtime: Runtime::new(opts), load, mode, shrink_on_load: cli.shrink_on_load })
+    }
+
+    /// The stages' runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
     /// The inference engine, started on first use (commands without models never start one).
     pub fn engine(&self) -> anyhow::Result<&'static EngineInfo> {
-        let engine = issc_detect::init_engine(self.engine_choice)?;
-        tracing::info!("engine: {engine}");
-        Ok(engine)
+        Ok(self.runtime.engine()?)
     }
 
     /// The models folder, located on first use.
     pub fn models(&self) -> anyhow::Result<&ModelDir> {
-        if let Some(m) = self.models.get() {
-            return Ok(m);
-        }
-        let m = ModelDir::locate(self.models_flag.as_deref())?;
-        tracing::info!("models: {} ({})", m.path().display(), m.origin());
-        Ok(self.models.get_or_init(|| m))
+        Ok(self.runtime.models()?)
     }
 
     pub fn pipeline(&self, det: &DetectorArgs, min_face: f32, embed: bool) -> anyhow::Result<FacePipeline> {
-        if det.kind() == DetectorKind::Azure && !embed {
-            // Remote detection only: no local engine or models needed.
-            let detector = det.kind().open_remote(det.config(min_face)).context("cannot use the Azure detector")?;
-            return Ok(FacePipeline::from_parts(detector, None));
-        }
-        self.engine()?;
-        let models = self.models()?;
-        FacePipeline::with_mode(models, det.kind(), det.config(min_face), embed, self.mode)
-            .map(|p| p.with_shrink_on_load(self.shrink_on_load))
-            .with_context(|| format!("cannot load the face models from {}", models.path().display()))
+        Ok(self.runtime.pipeline(&det.settings(), min_face, embed)?)
     }
 }

@@ -8,6 +8,7 @@ mod fetch;
 mod model;
 mod pipeline;
 mod prepare;
+mod progress;
 mod serve;
 mod train;
 

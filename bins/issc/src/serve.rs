@@ -1,5 +1,6 @@
 //! `issc serve`: the exported model behind HTTP (see the `issc-serve` crate).
 
+use std::ffi::OsString;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -88,27 +89,13 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     /// Defaults for serving `model` on `addr`.
+    /// `issc serve --model MODEL --addr ADDR` with every other flag at its default (what `issc run --serve` runs).
     pub fn for_model(model: PathBuf, addr: SocketAddr) -> Self {
-        Self {
-            model: Some(model),
-            store: None,
-            max_face_ids: 200_000,
-            max_faces: issc_predict::DEFAULT_MAX_FACES as u32,
-            addr,
-            max_body_mb: 10,
-            max_concurrency: None,
-            max_queue: None,
-            max_queue_mb: 256,
-            max_wait: None,
-            timeout: 30,
-            header_timeout: None,
-            idle_timeout: None,
-            body_timeout: None,
-            max_connections: None,
-            url_allow: vec![],
-            url_allow_loopback: false,
-            detector: DetectorArgs::default(),
-        }
+        use clap::FromArgMatches as _;
+        let cmd = Self::augment_args(clap::Command::new("serve").no_binary_name(true));
+        let args = [OsString::from("--model"), model.into_os_string(), "--addr".into(), addr.to_string().into()];
+        let matches = cmd.get_matches_from(args);
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
     }
 }
 

@@ -183,8 +183,9 @@ pub trait Embedder: Send + Sync {
     fn embed(&self, aligned: &RgbImage) -> Result<Embedding, DetectError>;
 }
 
-/// Which detector to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which detector to use (`yunet`, `retinaface` or `azure` in settings and on the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DetectorKind {
     /// YuNet-n, dynamic input (default).
     #[default]
@@ -207,7 +208,25 @@ impl FromStr for DetectorKind {
     }
 }
 
+impl std::fmt::Display for DetectorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl DetectorKind {
+    /// Every detector, in the order `--help` lists them.
+    pub const ALL: [DetectorKind; 3] = [DetectorKind::YuNet, DetectorKind::RetinaFace, DetectorKind::Azure];
+
+    /// The name settings and the command line use.
+    pub fn name(self) -> &'static str {
+        match self {
+            DetectorKind::YuNet => "yunet",
+            DetectorKind::RetinaFace => "retinaface",
+            DetectorKind::Azure => "azure",
+        }
+    }
+
     /// Open a detector that needs no local models (only `Azure`).
     pub fn open_remote(self, config: DetectorConfig) -> Result<Box<dyn Detector>, DetectError> {
         match self {

@@ -209,25 +209,8 @@ pub fn export_run(
     opts: &ExportOptions,
 ) -> Result<ExportReport, ExportError> {
     let bad_run = |reason: String| ExportError::Run { path: run.to_path_buf(), reason };
-    let train_card_path = run.join("model.json");
-    let text = std::fs::read(&train_card_path).map_err(|e| {
-        bad_run(format!(
-            "cannot read model.json ({e}): not a finished training run; train one with `issc train --data DATASET \
-             --out {}`",
-            run.display()
-        ))
-    })?;
-    let train_card: serde_json::Value = serde_json::from_slice(&text)
-        .map_err(|e| bad_run(format!("model.json is not JSON ({e}); train the run again")))?;
-    if train_card["format"] != "issc-train/1" {
-        return Err(bad_run("model.json is not a training run's card (format issc-train/1)".into()));
-    }
-    let mode = train_card["mode"].as_str().unwrap_or("head").to_string();
-    if mode != "head" && mode != "finetune" {
-        return Err(bad_run(format!(
-            "unknown training mode '{mode}'; export it with the issc version that trained it"
-        )));
-    }
+    let train_card = issc_train::TrainCard::read(run)?;
+    let mode = train_card.mode.name().to_string();
     check_out(out)?;
 
     let classifier = Classifier::load_with_models(run, Some(models))?;
@@ -275,8 +258,8 @@ pub fn export_run(
     // Parity with the training model, before anything is written.
     let (mut check, mut check_skipped) = (None, None);
     if opts.check {
-        let dataset = train_card["training"]["dataset"].as_str().map(PathBuf::from);
-        match dataset.ok_or_else(|| "the run does not name its dataset".to_string()).and_then(|d| check_faces(&d)) {
+        let dataset = PathBuf::from(&train_card.training.dataset);
+        match check_faces(&dataset) {
             Ok(faces) => {
                 let exported = OnnxModel::from_bytes(bytes.clone())?;
                 let data = issc_detect::faces_to_nchw(&faces, 112)?;
@@ -343,12 +326,12 @@ pub fn export_run(
         },
         verification_threshold: issc_detect::SFACE_THRESHOLD,
         centroids,
-        metrics: train_card["metrics"].clone(),
+        metrics: serde_json::to_value(&train_card.metrics).unwrap_or_default(),
         training: serde_json::json!({
             "run": run.display().to_string(),
-            "settings": train_card["training"],
-            "head": train_card["head"],
-            "backbone": train_card["backbone"],
+            "settings": train_card.training,
+            "head": train_card.head,
+            "backbone": train_card.backbone,
         }),
         base_model: BaseModel {
             file: issc_detect::models::SFACE_DEQUANT.file.into(),

@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::EMBEDDING_DIM;
-use crate::error::{TrainError, io_err};
+use crate::error::TrainError;
 use crate::head::{DenseLayer, Head, HeadConfig};
 use crate::openset::{OpenSetCalibration, argmax, dot, softmax};
 use crate::sface_net::SFaceNet;
@@ -50,29 +50,13 @@ impl Classifier {
 
     /// [`load`](Self::load), with the models folder given (used by fine-tuned runs only).
     pub fn load_with_models(run: &Path, models: Option<&issc_detect::ModelDir>) -> Result<Self, TrainError> {
-        let card_path = run.join("model.json");
-        let bad = |reason: String| TrainError::Run { path: card_path.clone(), reason };
-        let text = std::fs::read(&card_path).map_err(io_err(&card_path))?;
-        let card: serde_json::Value =
-            serde_json::from_slice(&text).map_err(|e| bad(format!("not a model card ({e}); train again")))?;
-        let labels: Vec<String> =
-            serde_json::from_value(card["labels"].clone()).map_err(|e| bad(format!("labels: {e}")))?;
-        let head: HeadConfig = serde_json::from_value(card["head"].clone()).map_err(|e| bad(format!("head: {e}")))?;
-        let open_set: OpenSetCalibration =
-            serde_json::from_value(card["open_set"].clone()).map_err(|e| bad(format!("open_set: {e}")))?;
-        let mut centroids = Vec::with_capacity(labels.len() * EMBEDDING_DIM);
-        for l in &labels {
-            let c: Vec<f32> = serde_json::from_value(card["centroids"][l].clone())
-                .map_err(|e| bad(format!("centroid of {l}: {e}")))?;
-            if c.len() != EMBEDDING_DIM {
-                return Err(bad(format!("centroid of {l} has {} values, not {EMBEDDING_DIM}", c.len())));
-            }
-            centroids.extend(c);
-        }
+        let card = crate::TrainCard::read(run)?;
+        let bad = |reason: String| TrainError::Run { path: run.join(crate::CARD_FILE), reason };
+        let centroids = card.centroid_matrix().map_err(bad)?;
+        let (labels, head, open_set, mode) = (card.labels, card.head, card.open_set, card.mode);
         if head.classes != labels.len() || head.input != EMBEDDING_DIM {
             return Err(bad("head shape does not match the labels".into()));
         }
-        let mode: Mode = serde_json::from_value(card["mode"].clone()).unwrap_or(Mode::Head);
         let device = Device::flex();
         let weights = run.join("best/model.bpk");
         let (model, backbone) = match mode {

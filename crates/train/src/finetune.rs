@@ -293,12 +293,9 @@ impl Learner for FinetuneLearner<'_> {
         true
     }
 
-    fn card(&self) -> serde_json::Value {
+    fn card(&self) -> (HeadConfig, Option<serde_json::Value>) {
         let (trainable, frozen) = self.model.backbone.param_counts();
-        serde_json::json!({
-            "head": self.head,
-            "weights": "best/model.bpk",
-            "backbone": {
+        let backbone = serde_json::json!({
                 "model": issc_detect::models::SFACE_DEQUANT.file,
                 "sha256": issc_detect::models::SFACE_DEQUANT.sha256,
                 "stages": self.model.backbone.stage_names(),
@@ -312,8 +309,8 @@ impl Learner for FinetuneLearner<'_> {
                 } else {
                     "none"
                 },
-            },
-        })
+        });
+        (self.head.clone(), Some(backbone))
     }
 }
 
@@ -340,7 +337,7 @@ pub fn train_finetune(
     opts: &TrainOptions,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<TrainReport, TrainError> {
-    opts.check()?;
+    opts.validate()?;
     if opts.mode != Mode::Finetune {
         return Err(TrainError::Options("train_finetune needs mode finetune".into()));
     }

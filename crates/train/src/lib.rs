@@ -20,6 +20,7 @@
 //! ```
 
 mod cache;
+mod card;
 mod classifier;
 mod data;
 mod error;
@@ -31,6 +32,7 @@ mod sface_net;
 mod trainer;
 
 pub use cache::{CacheStats, EmbeddingCache};
+pub use card::{CARD_FILE, CARD_FORMAT, EmbedderSpec, RunMetrics, TrainCard, TrainingRecord};
 pub use classifier::{Classifier, Prediction};
 pub use data::{DatasetFiles, EmbeddedSet, LabeledFile, Split, embed_dataset, load_dataset};
 pub use error::TrainError;
@@ -39,7 +41,9 @@ pub use head::{DenseLayer, HeadConfig};
 pub use issc_dataset::Fate;
 pub use openset::{OpenSetCalibration, ThresholdChoice};
 pub use sface_net::{EMBEDDING_STAGE, SFaceNet, StageParams};
-pub use trainer::{EpochMetrics, Mode, Precision, TrainDevice, TrainOptions, TrainReport, train_head};
+pub use trainer::{
+    EpochMetrics, Mode, Precision, TrainDevice, TrainOptions, TrainReport, settings_differences, train_head,
+};
 
 /// Embedding dimension the heads take (SFace).
 pub const EMBEDDING_DIM: usize = 128;

@@ -30,6 +30,16 @@ pub enum Mode {
     Finetune,
 }
 
+impl Mode {
+    /// `head` or `finetune`, as in settings and cards.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Head => "head",
+            Mode::Finetune => "finetune",
+        }
+    }
+}
+
 /// Where training runs. GPU backends are cargo features of `issc-train` (and of the `issc` binary): `cuda`
 /// (NVIDIA, CUDA driver loaded at run time) and `wgpu` (Vulkan / Metal / DX12 through wgpu).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -185,31 +195,32 @@ impl TrainOptions {
 }
 
 impl TrainOptions {
-    pub(crate) fn check(&self) -> Result<(), TrainError> {
+    /// Check every value; the error names the setting (`unfreeze`, `epochs`, ...) and its rule.
+    pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |m: &str| Err(TrainError::Options(m.to_string()));
         if self.mode == Mode::Finetune && self.unfreeze == 0 {
-            return bad("--unfreeze must be at least 1 (0 trains nothing of SFace: use --mode head)");
+            return bad("unfreeze must be at least 1 (0 trains nothing of SFace: train the head only)");
         }
         if !(self.backbone_lr_scale.is_finite() && self.backbone_lr_scale > 0.0) {
-            return bad("--backbone-lr-scale must be a positive number");
+            return bad("backbone_lr_scale must be a positive number");
         }
         if self.epochs == 0 {
-            return bad("--epochs must be at least 1");
+            return bad("epochs must be at least 1");
         }
         if self.patience == 0 {
-            return bad("--patience must be at least 1");
+            return bad("patience must be at least 1");
         }
         if self.batch == 0 {
-            return bad("--batch must be at least 1");
+            return bad("batch must be at least 1");
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad("--lr must be a positive number");
+            return bad("lr must be a positive number");
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return bad("--weight-decay must be >= 0");
+            return bad("weight_decay must be >= 0");
         }
         if self.hidden == Some(0) {
-            return bad("--hidden must be at least 1");
+            return bad("hidden must be at least 1");
         }
         Ok(())
     }
@@ -287,7 +298,40 @@ struct RunConfig {
     data: String,
 }
 
+/// The settings of the training run in `run` that differ from `opts` on the dataset with `fingerprint` (`epochs`
+/// may differ: a resume extends a run): empty when a resume may continue it; `None` when `run` holds no readable
+/// `config.json`.
+pub fn settings_differences(run: &Path, opts: &TrainOptions, fingerprint: &str) -> Option<Vec<&'static str>> {
+    let old: RunConfig = read_json(&run.join(CONFIG)).ok()?;
+    let asked = RunConfig {
+        head: HeadConfig { hidden: opts.hidden, ..old.head.clone() },
+        dataset_fingerprint: fingerprint.to_string(),
+        labels: old.labels.clone(),
+        ..RunConfig::new(opts, &old.head, &old.labels, fingerprint, &old.data)
+    };
+    Some(old.differences(&asked))
+}
+
 impl RunConfig {
+    fn new(opts: &TrainOptions, head: &HeadConfig, labels: &[String], fingerprint: &str, data: &str) -> Self {
+        RunConfig {
+            mode: opts.mode,
+            patience: opts.patience,
+            lr: opts.lr,
+            weight_decay: opts.weight_decay,
+            batch: opts.batch,
+            seed: opts.seed,
+            head: head.clone(),
+            unfreeze: opts.unfreeze_for_config(),
+            backbone_lr_scale: opts.backbone_lr_scale_for_config(),
+            augment: opts.augment_for_config(),
+            dataset_fingerprint: fingerprint.to_string(),
+            labels: labels.to_vec(),
+            epochs: opts.epochs,
+            data: data.to_string(),
+        }
+    }
+
     fn differences(&self, other: &RunConfig) -> Vec<&'static str> {
         let mut d = vec![];
         let checks: [(&'static str, bool); 11] = [
@@ -483,8 +527,8 @@ pub(crate) trait Learner {
     fn prune_checkpoints(&self) -> bool {
         false
     }
-    /// What `model.json` says about the model beyond the head.
-    fn card(&self) -> serde_json::Value;
+    /// The head, and what `model.json` says about the backbone (fine-tuning only).
+    fn card(&self) -> (HeadConfig, Option<serde_json::Value>);
 }
 
 /// The head learner: a [`Head`] over cached embeddings.
@@ -544,8 +588,8 @@ impl Learner for HeadLearner<'_> {
         Ok(())
     }
 
-    fn card(&self) -> serde_json::Value {
-        serde_json::json!({ "head": self.head, "weights": "best/model.bpk" })
+    fn card(&self) -> (HeadConfig, Option<serde_json::Value>) {
+        (self.head.clone(), None)
     }
 }
 
@@ -568,7 +612,7 @@ pub fn train_head(
     opts: &TrainOptions,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<TrainReport, TrainError> {
-    opts.check()?;
+    opts.validate()?;
     if opts.mode != Mode::Head {
         return Err(TrainError::Options("train_head trains --mode head only; see train_finetune".into()));
     }
@@ -619,22 +663,7 @@ pub(crate) fn run_training(
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<TrainReport, TrainError> {
     let classes = data.labels.len();
-    let config = RunConfig {
-        mode: opts.mode,
-        patience: opts.patience,
-        lr: opts.lr,
-        weight_decay: opts.weight_decay,
-        batch: opts.batch,
-        seed: opts.seed,
-        head: head_cfg,
-        unfreeze: opts.unfreeze_for_config(),
-        backbone_lr_scale: opts.backbone_lr_scale_for_config(),
-        augment: opts.augment_for_config(),
-        dataset_fingerprint: data.fingerprint.to_string(),
-        labels: data.labels.to_vec(),
-        epochs: opts.epochs,
-        data: data.root.display().to_string(),
-    };
+    let config = RunConfig::new(opts, &head_cfg, data.labels, data.fingerprint, &data.root.display().to_string());
     let config_path = out.join(CONFIG);
     let existing = config_path.is_file() || out.join(CHECKPOINTS).is_dir();
     if existing && !opts.resume {
@@ -803,36 +832,54 @@ pub(crate) fn run_training(
     let (train_x, _) = learner.evaluate(Which::Train)?;
     let cents = centroids(&train_x, data.train_y, classes);
     let open_set = calibrate_open_set(&val_logits, &val_x, data.val_y, &cents, classes);
-    let centroid_map: serde_json::Map<String, serde_json::Value> = data
-        .labels
-        .iter()
-        .enumerate()
-        .map(|(k, l)| (l.clone(), serde_json::json!(&cents[k * EMBEDDING_DIM..(k + 1) * EMBEDDING_DIM])))
-        .collect();
-    let mut card = serde_json::json!({
-        "format": "issc-train/1",
-        "issc_train_version": env!("CARGO_PKG_VERSION"),
-        "mode": opts.mode,
-        "embedder": { "name": "sface", "dim": EMBEDDING_DIM, "input": [3, 112, 112],
-                      "verification_threshold": issc_detect::SFACE_THRESHOLD },
-        "labels": data.labels,
-        "open_set": open_set,
-        "centroids": centroid_map,
-        "metrics": { "best_epoch": state.best_epoch, "epochs": state.epoch, "stopped_early": state.stopped_early,
-                     "val_loss": val_loss, "val_accuracy": val_accuracy, "val_faces": data.val_y.len(),
-                     "test_accuracy": test_accuracy, "test_faces": data.test_y.len(),
-                     "train_faces": data.train_y.len(),
-                     "seconds_per_epoch": state.metrics.iter().map(|m| m.seconds).sum::<f64>()
-                         / state.metrics.len().max(1) as f64 },
-        "training": { "epochs": opts.epochs, "patience": opts.patience, "lr": opts.lr,
-                      "weight_decay": opts.weight_decay, "batch": opts.batch, "seed": opts.seed,
-                      "optimizer": "AdamW", "loss": "softmax cross-entropy",
-                      "dataset": data.root.display().to_string(), "dataset_fingerprint": data.fingerprint },
-    });
-    if let (Some(c), serde_json::Value::Object(extra)) = (card.as_object_mut(), learner.card()) {
-        c.extend(extra);
-    }
-    write_json(&out.join("model.json"), &card)?;
+    let (head, backbone) = learner.card();
+    let card = crate::TrainCard {
+        format: crate::card::CARD_FORMAT.into(),
+        issc_train_version: env!("CARGO_PKG_VERSION").into(),
+        mode: opts.mode,
+        embedder: crate::card::EmbedderSpec {
+            name: "sface".into(),
+            dim: EMBEDDING_DIM,
+            input: [3, 112, 112],
+            verification_threshold: issc_detect::SFACE_THRESHOLD,
+        },
+        labels: data.labels.to_vec(),
+        open_set: open_set.clone(),
+        centroids: data
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(k, l)| (l.clone(), cents[k * EMBEDDING_DIM..(k + 1) * EMBEDDING_DIM].to_vec()))
+            .collect(),
+        metrics: crate::card::RunMetrics {
+            best_epoch: state.best_epoch,
+            epochs: state.epoch,
+            stopped_early: state.stopped_early,
+            val_loss,
+            val_accuracy,
+            val_faces: data.val_y.len(),
+            test_accuracy,
+            test_faces: data.test_y.len(),
+            train_faces: data.train_y.len(),
+            seconds_per_epoch: state.metrics.iter().map(|m| m.seconds).sum::<f64>() / state.metrics.len().max(1) as f64,
+        },
+        training: crate::card::TrainingRecord {
+            epochs: opts.epochs,
+            patience: opts.patience,
+            lr: opts.lr,
+            weight_decay: opts.weight_decay,
+            batch: opts.batch,
+            seed: opts.seed,
+            optimizer: "AdamW".into(),
+            loss: "softmax cross-entropy".into(),
+            dataset: data.root.display().to_string(),
+            dataset_fingerprint: data.fingerprint.to_string(),
+        },
+        head,
+        weights: "best/model.bpk".into(),
+        backbone,
+    };
+    card.write(out)?;
 
     Ok(TrainReport {
         out: out.to_path_buf(),

@@ -9,13 +9,16 @@ use std::path::Path;
 use issc_dataset::{Fate, Manifest};
 use serde_json::Value;
 
-use super::Summary;
+use crate::Summary;
 use crate::crop::{CropEntry, CropStatus};
 
 /// What the report shows.
 pub struct Input<'a> {
+    /// The summary of the run.
     pub summary: &'a Summary,
+    /// The pipeline file.
     pub config_file: &'a Path,
+    /// The work folder.
     pub work: &'a Path,
     /// `crops/crops.jsonl`.
     pub crops: &'a [CropEntry],
@@ -23,12 +26,15 @@ pub struct Input<'a> {
     pub originals: &'a BTreeMap<String, String>,
     /// Crops kept for the dataset (`<label>/<file>`).
     pub kept: &'a BTreeSet<String>,
+    /// `dataset/dataset.json`.
     pub dataset: &'a Manifest,
+    /// The training run folder.
     pub run_dir: &'a Path,
     /// The run's `model.json`.
-    pub train_card: &'a Value,
+    pub train_card: &'a issc_train::TrainCard,
     /// The run's `test.json`.
     pub test: Option<&'a Value>,
+    /// The exported model's card.
     pub model: &'a issc_predict::ModelCard,
 }
 
@@ -116,7 +122,7 @@ pub fn render(i: &Input<'_>) -> String {
     let mut h = String::new();
     h.push_str("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     h.push_str("<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">");
-    let title = esc(&super::show(i.config_file));
+    let title = esc(&crate::show(i.config_file));
     let _ = writeln!(h, "<title>issc run — {title}</title><style>{CSS}</style></head><body>");
     let _ = writeln!(
         h,
@@ -289,9 +295,9 @@ pub fn render(i: &Input<'_>) -> String {
             match (&e.crop, e.status) {
                 (Some(c), CropStatus::Ok) if i.kept.contains(c) => {
                     let tag = fates.get(c.as_str()).map(|f| fate_name(*f));
-                    figure(&mut kept, &format!("{}/{c}", super::FACES), &name, tag, "");
+                    figure(&mut kept, &format!("{}/{c}", crate::FACES), &name, tag, "");
                 }
-                (Some(c), CropStatus::Ok) => figure(&mut out, &format!("{}/{c}", super::CROPS), &name, None, "out"),
+                (Some(c), CropStatus::Ok) => figure(&mut out, &format!("{}/{c}", crate::CROPS), &name, None, "out"),
                 (_, CropStatus::NoFace) => faceless.push(format!("{name} (no face found)")),
                 (_, _) => faceless.push(format!("{name} ({})", e.reason.as_deref().unwrap_or("unreadable"))),
             }
@@ -312,10 +318,10 @@ pub fn render(i: &Input<'_>) -> String {
         h.push_str("<table><tr><th>face</th><th>why</th><th>duplicate of</th><th>detail</th></tr>\n");
         for r in removed {
             let mut a = String::new();
-            figure(&mut a, &format!("{}/{}", super::FACES, r.path), &r.path, None, "out");
+            figure(&mut a, &format!("{}/{}", crate::FACES, r.path), &r.path, None, "out");
             let mut b = String::new();
             if let Some(d) = &r.duplicate_of {
-                figure(&mut b, &format!("{}/{d}", super::FACES), d, None, "");
+                figure(&mut b, &format!("{}/{d}", crate::FACES), d, None, "");
             }
             let _ = writeln!(
                 h,
@@ -333,8 +339,8 @@ pub fn render(i: &Input<'_>) -> String {
         );
         for n in &i.dataset.near_duplicates {
             let (mut a, mut b) = (String::new(), String::new());
-            figure(&mut a, &format!("{}/{}", super::FACES, n.a), &n.a, None, "");
-            figure(&mut b, &format!("{}/{}", super::FACES, n.b), &n.b, None, "");
+            figure(&mut a, &format!("{}/{}", crate::FACES, n.a), &n.a, None, "");
+            figure(&mut b, &format!("{}/{}", crate::FACES, n.b), &n.b, None, "");
             let _ = writeln!(
                 h,
                 "<tr><td>{a}</td><td>{b}</td><td class=\"n\">{}</td><td>{}</td></tr>",
@@ -404,7 +410,7 @@ pub fn render(i: &Input<'_>) -> String {
             for m in mistakes {
                 let file = m["file"].as_str().unwrap_or("");
                 let mut fig = String::new();
-                figure(&mut fig, &format!("{}/{file}", super::DATASET), file, None, "");
+                figure(&mut fig, &format!("{}/{file}", crate::DATASET), file, None, "");
                 let _ = writeln!(
                     h,
                     "<tr><td>{fig}</td><td>{}</td><td class=\"bad\">{}</td></tr>",
@@ -417,7 +423,7 @@ pub fn render(i: &Input<'_>) -> String {
     }
 
     // Unknown rejection.
-    let cal = &i.train_card["open_set"];
+    let cal = &i.train_card.open_set;
     let _ = write!(
         h,
         "<h2 id=\"unknown\">Unknown rejection</h2><p>A face is answered <code>unknown</code> when its score is below \
@@ -427,11 +433,9 @@ pub fn render(i: &Input<'_>) -> String {
         esc(&os.rule),
         os.threshold,
         os.val_faces,
-        esc(cal["method"].as_str().unwrap_or(""))
+        esc(&cal.method)
     );
-    for rule in ["max_probability", "centroid_cosine"] {
-        let r = &cal[rule];
-        let num = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+    for (rule, r) in [("max_probability", &cal.max_probability), ("centroid_cosine", &cal.centroid_cosine)] {
         let _ = writeln!(
             h,
             "<tr><td>{}{}</td><td class=\"n\">{:.4}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
@@ -439,11 +443,11 @@ pub fn render(i: &Input<'_>) -> String {
              <td class=\"n\">{:.3}</td></tr>",
             rule,
             if rule == os.rule { " <span class=\"ok\">(chosen)</span>" } else { "" },
-            num("threshold"),
-            pct(num("known_accept")),
-            pct(num("unknown_reject")),
-            pct(num("balanced_accuracy")),
-            num("auc")
+            r.threshold,
+            pct(r.known_accept),
+            pct(r.unknown_reject),
+            pct(r.balanced_accuracy),
+            r.auc
         );
     }
     h.push_str("</table>\n");
@@ -455,7 +459,7 @@ pub fn render(i: &Input<'_>) -> String {
              <b>{} of {}</b> answered unknown.</p><div class=\"grid\">",
             x.faces,
             x.photos,
-            esc(&super::show(Path::new(&x.folder))),
+            esc(&crate::show(Path::new(&x.folder))),
             x.unknown,
             x.faces
         );
@@ -485,7 +489,7 @@ pub fn render(i: &Input<'_>) -> String {
          <tr><th>export check</th><td>{}</td></tr>\
          <tr><th>input</th><td>{} {} {} {} {}, {}</td></tr></table>",
         esc(&model_rel),
-        esc(&super::show(Path::new(&s.model))),
+        esc(&crate::show(Path::new(&s.model))),
         esc(&m.model.file),
         m.model.bytes as f64 / 1e6,
         m.model.opset,
@@ -515,7 +519,7 @@ pub fn render(i: &Input<'_>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::*;
 
     #[test]
     fn escapes_text_and_links() {

@@ -1,0 +1,208 @@
+//! The fetch stage: one person's photos into `raw/<label>/`, from a folder, a URL list or a search.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use issc_core::LoadOptions;
+use issc_downloader::{Blacklist, FetchOptions, SerpApi, Source, Summary, provider};
+use serde::{Deserialize, Serialize};
+
+use crate::Progress;
+use crate::error::{Ctx, PipelineError, Result};
+
+/// A secret (an API key): never printed, never serialized; `Debug` shows `<redacted>`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Keep `value` as a secret; an empty or blank value is no secret (`None`).
+    pub fn new(value: impl Into<String>) -> Option<Self> {
+        let v: String = value.into();
+        if v.trim().is_empty() { None } else { Some(Self(v.trim().to_string())) }
+    }
+
+    /// The value, for the request that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Where a person's photos come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "from")]
+#[non_exhaustive]
+pub enum PhotoSource {
+    /// A local folder.
+    Dir(PathBuf),
+    /// A file of image URLs, one per line.
+    Urls(PathBuf),
+    /// A SerpAPI Google Images search for this query.
+    Query(String),
+}
+
+impl PhotoSource {
+    /// `dir`, `urls` or `query`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PhotoSource::Dir(_) => "dir",
+            PhotoSource::Urls(_) => "urls",
+            PhotoSource::Query(_) => "query",
+        }
+    }
+
+    /// For messages: `folder people/ada`, `SerpAPI search "Ada Lovelace"`.
+    pub fn describe(&self) -> String {
+        match self {
+            PhotoSource::Dir(p) => format!("folder {}", crate::show(p)),
+            PhotoSource::Urls(p) => format!("URL list {}", crate::show(p)),
+            PhotoSource::Query(q) => format!("SerpAPI search \"{q}\""),
+        }
+    }
+}
+
+/// How photos are gathered: `[fetch]` of `issc.toml` / `pipeline.toml`, and `issc fetch`'s flags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct FetchSettings {
+    /// Photos stored per person at most (earlier runs included).
+    pub max: usize,
+    /// Downloads at once.
+    pub concurrency: usize,
+    /// Downloads at once from one host.
+    pub per_host: usize,
+    /// Seconds for a whole request, body included.
+    pub timeout: f64,
+    /// Seconds to connect.
+    pub connect_timeout: f64,
+    /// Largest accepted body in bytes (enforced while streaming).
+    pub max_bytes: u64,
+    /// Smallest accepted image side in pixels.
+    pub min_side: u32,
+    /// Retries per URL on timeouts, connection errors, 408/429/5xx.
+    pub retries: u32,
+    /// Redirects followed at most.
+    pub max_redirects: usize,
+    /// URLs that failed this many times in earlier runs are skipped.
+    pub fail_limit: u32,
+    /// File of blacklisted domains and URL patterns, one per line.
+    pub blacklist: Option<PathBuf>,
+    /// SerpAPI search endpoint.
+    pub serpapi_url: String,
+    /// SerpAPI key: from the environment (`SERPAPI_API_KEY`) or `.env` only, never from a file.
+    #[serde(skip)]
+    pub serpapi_key: Option<Secret>,
+}
+
+impl Default for FetchSettings {
+    fn default() -> Self {
+        let d = FetchOptions::default();
+        Self {
+            max: d.max,
+            concurrency: d.concurrency,
+            per_host: d.per_host,
+            timeout: d.timeout.as_secs_f64(),
+            connect_timeout: d.connect_timeout.as_secs_f64(),
+            max_bytes: d.max_bytes,
+            min_side: d.min_side,
+            retries: d.attempts.saturating_sub(1),
+            max_redirects: d.max_redirects,
+            fail_limit: d.fail_limit,
+            blacklist: None,
+            serpapi_url: issc_downloader::SERPAPI_URL.into(),
+            serpapi_key: None,
+        }
+    }
+}
+
+impl FetchSettings {
+    /// Check every value (errors name the setting).
+    pub fn validate(&self) -> Result<()> {
+        let positive = |s: f64| s.is_finite() && s > 0.0;
+        let bad = |key: &str, what: String| Err(PipelineError::Config(format!("fetch setting {key}: {what}")));
+        if !positive(self.timeout) {
+            return bad("timeout", format!("{} is not a positive number of seconds", self.timeout));
+        }
+        if !positive(self.connect_timeout) {
+            return bad("connect_timeout", format!("{} is not a positive number of seconds", self.connect_timeout));
+        }
+        if self.concurrency == 0 || self.per_host == 0 {
+            return bad("concurrency / per_host", "must be at least 1".into());
+        }
+        if self.max_bytes == 0 {
+            return bad("max_bytes", "must be at least 1".into());
+        }
+        url::Url::parse(&self.serpapi_url)
+            .map_err(|e| PipelineError::Config(format!("fetch setting serpapi_url: {:?}: {e}", self.serpapi_url)))?;
+        Ok(())
+    }
+
+    /// The downloader's options for `label` (reads the blacklist file).
+    pub fn options(&self, label: &str, load: &LoadOptions) -> Result<FetchOptions> {
+        self.validate()?;
+        let blacklist = match &self.blacklist {
+            Some(p) => Blacklist::from_file(p).ctx(|| format!("blacklist {}: cannot read it", p.display()))?,
+            None => Blacklist::default(),
+        };
+        Ok(FetchOptions {
+            label: label.to_string(),
+            max: self.max,
+            concurrency: self.concurrency,
+            per_host: self.per_host,
+            connect_timeout: Duration::from_secs_f64(self.connect_timeout),
+            timeout: Duration::from_secs_f64(self.timeout),
+            max_bytes: self.max_bytes,
+            min_side: self.min_side,
+            attempts: self.retries.saturating_add(1),
+            fail_limit: self.fail_limit,
+            max_redirects: self.max_redirects,
+            blacklist,
+            load: *load,
+            ..FetchOptions::default()
+        })
+    }
+}
+
+/// The downloader's source for `source` (reads the folder or the URL list; a search needs the SerpAPI key).
+pub fn open_source(source: &PhotoSource, settings: &FetchSettings) -> Result<Source> {
+    Ok(match source {
+        PhotoSource::Dir(d) => Source::Dir(provider::read_dir(d).ctx(|| format!("folder {}", d.display()))?),
+        PhotoSource::Urls(f) => Source::Urls(provider::read_url_list(f).ctx(|| format!("URL list {}", f.display()))?),
+        PhotoSource::Query(q) => {
+            // No key: the provider's own error says which variable to set.
+            let key = settings.serpapi_key.as_ref().map(|k| k.expose().to_string()).unwrap_or_default();
+            Source::SerpApi(SerpApi::new(settings.serpapi_url.clone(), key, q.clone())?)
+        }
+    })
+}
+
+/// Fetch one person's photos into `<out>/<label>/` (manifest `<out>/manifest.jsonl`); resumes where an earlier run
+/// stopped. Returns this run's counts.
+pub fn fetch_label(
+    source: &PhotoSource,
+    label: &str,
+    out: &Path,
+    settings: &FetchSettings,
+    load: &LoadOptions,
+    progress: &dyn Progress,
+) -> Result<Summary> {
+    issc_downloader::validate_label(label).ctx(|| format!("label {label:?}"))?;
+    let opts = settings.options(label, load)?;
+    let src = open_source(source, settings)?;
+    let max = settings.max;
+    let task = progress.task("fetching", "urls", 0);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().ctx(|| "cannot start the download runtime")?;
+    let summary = runtime
+        .block_on(issc_downloader::fetch(src, out, opts, &|done, known, stored| {
+            task.set(done as u64, known as u64, &format!("{stored}/{max} images"));
+        }))
+        .ctx(|| format!("fetch {label} ({})", source.describe()))?;
+    Ok(summary)
+}
