@@ -71,9 +71,8 @@ fn main() {
     println!("{IMAGES} images, {} ms latency per request, one host", LATENCY.as_millis());
     for concurrency in [1usize, 8, 32] {
         let dir = tempfile::tempdir().expect("tempdir");
-        let cands: Vec<Candidate> = (0..IMAGES)
-            .map(|i| Candidate { url: format!("http://127.0.0.1:{port}/img/{i}.jpg"), source: None })
-            .collect();
+        let cands: Vec<Candidate> =
+            (0..IMAGES).map(|i| Candidate::new(format!("http://127.0.0.1:{port}/img/{i}.jpg"))).collect();
         let opts = FetchOptions {
             label: "bench".into(),
             max: IMAGES,

@@ -1,8 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+pub mod attribution;
+mod bing;
 mod blacklist;
+mod commons;
 pub mod manifest;
 pub mod provider;
+mod search;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -13,9 +17,23 @@ use issc_core::LoadOptions;
 use tokio::task::JoinSet;
 use url::Url;
 
+pub use attribution::{ATTRIBUTION_FILE, Attribution, LicenseFilter, license_family, write_attribution};
+pub use bing::{BING_LIMIT, BING_PAGE, BING_URL, Bing};
 pub use blacklist::Blacklist;
+pub use commons::{COMMONS_BATCH, COMMONS_URL, Commons, PHOTO_MIMES};
 pub use manifest::{Entry, History, Manifest, Status};
 pub use provider::{Candidate, SERPAPI_URL, SerpApi};
+pub use search::{SEARCH_BODY_CAP, SearchPage};
+
+/// The `User-Agent` of every request: the tool, its version and its repository, as Wikimedia's User-Agent
+/// policy asks (`<client>/<version> (<contact URL>) <library>`).
+pub const USER_AGENT: &str = concat!(
+    "isshesarahconnor/",
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("CARGO_PKG_REPOSITORY"),
+    "; face-recognition image dataset builder) reqwest/0.12"
+);
 
 /// Errors that stop a whole fetch (per-URL problems are recorded in the manifest instead).
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +45,24 @@ pub enum FetchError {
     /// The image search failed.
     #[error("image search failed: {0}")]
     Search(String),
+    /// A search page came back (HTTP 200) in a shape the provider's reader does not know: the service changed its
+    /// page or API. Nothing from that page was stored.
+    #[error(
+        "{provider} answered {url} (page {page}) in an unexpected shape: expected {expected}; found {found}. \
+         The service may have changed its page: nothing from this page was stored; try another provider"
+    )]
+    Shape {
+        /// `commons` or `bing`.
+        provider: &'static str,
+        /// The page's URL.
+        url: String,
+        /// Page number, from 1.
+        page: u32,
+        /// What the reader looks for.
+        expected: String,
+        /// What the page held instead.
+        found: String,
+    },
     /// The output folder or manifest could not be written.
     #[error("{path}: {source}")]
     Io {
@@ -42,6 +78,10 @@ pub enum FetchError {
 pub enum Source {
     /// SerpAPI Google Images, paged until enough images are stored or results run out.
     SerpApi(SerpApi),
+    /// Wikimedia Commons (no key): photos with their licence and author, paged with the API's `continue`.
+    Commons(Commons),
+    /// Bing Images (no key): the async results page, paged with `first`; no licence information.
+    Bing(Bing),
     /// A fixed list (URL list file).
     Urls(Vec<Candidate>),
     /// Local files (folder provider).
@@ -52,6 +92,8 @@ impl Source {
     fn name(&self) -> &'static str {
         match self {
             Source::SerpApi(_) => "serpapi",
+            Source::Commons(_) => "commons",
+            Source::Bing(_) => "bing",
             Source::Urls(_) => "urls",
             Source::Dir(_) => "dir",
         }
@@ -164,18 +206,22 @@ pub struct Summary {
     pub rejected: BTreeMap<String, usize>,
     /// Failed downloads, by reason.
     pub failed: BTreeMap<String, usize>,
-    /// Candidates skipped, by reason (`done` in an earlier run, `blacklisted`, `failed_before`).
+    /// Candidates skipped, by reason: `done` in an earlier run, `blacklisted`, `failed_before`; and search
+    /// results left out before downloading (Commons): `not_a_photo`, `license`, `too_large`, `no_url`.
     pub skipped: BTreeMap<String, usize>,
     /// Images stored for the label, all runs together.
     pub stored_total: usize,
-    /// Search pages read (SerpAPI).
+    /// Search pages read (SerpAPI, Commons, Bing).
     pub pages: u32,
     /// Why the search stopped early, if a page after the first failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub search_error: Option<String>,
+    /// The label's `ATTRIBUTION.md`, when it has photos from the web (see [`write_attribution`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<PathBuf>,
 }
 
-/// Most search pages read in one run (SerpAPI gives up to 100 images a page).
+/// Most search pages read in one run (SerpAPI gives up to 100 images a page, Commons 50 files, Bing 35).
 pub const MAX_PAGES: u32 = 20;
 
 /// Progress callback: (candidates finished, candidates known, images stored for the label).
@@ -212,7 +258,7 @@ pub fn http_client(opts: &FetchOptions) -> Result<reqwest::Client, FetchError> {
         attempt.follow()
     });
     reqwest::Client::builder()
-        .user_agent(concat!("isshesarahconnor/", env!("CARGO_PKG_VERSION"), " (+image dataset builder)"))
+        .user_agent(USER_AGENT)
         .connect_timeout(opts.connect_timeout)
         .timeout(opts.timeout)
         .redirect(policy)
@@ -223,6 +269,15 @@ pub fn http_client(opts: &FetchOptions) -> Result<reqwest::Client, FetchError> {
 /// Fetch images for `opts.label` into `out/<label>/<blake3>.<ext>`, recording every outcome in
 /// `out/manifest.jsonl`. Safe to interrupt at any moment and to run again: files are written atomically, done
 /// URLs are skipped, URLs that failed `fail_limit` times before are skipped.
+///
+/// Search sources (SerpAPI, Commons, Bing) are read one page at a time, only while the candidates queued and in
+/// flight cannot cover what is still needed. A first page that fails is an error; a later one ends the search
+/// (`Summary::search_error`) and the downloads found so far go on. A page in a changed shape
+/// ([`FetchError::Shape`]) is an error on any page: the downloads in flight finish and are recorded, nothing
+/// more is started, and the error is returned.
+///
+/// At the end, when the label holds photos from the web, `out/<label>/ATTRIBUTION.md` lists them with their
+/// source, author and licence ([`write_attribution`]).
 pub async fn fetch(
     source: Source,
     out: &Path,
@@ -291,15 +346,18 @@ pub async fn fetch(
         n
     };
 
-    let (mut fixed, serp) = match source {
-        Source::SerpApi(s) => (None, Some(s)),
+    let (mut fixed, mut search) = match source {
+        Source::SerpApi(s) => (None, Some(Search::Serp(s))),
+        Source::Commons(c) => (None, Some(Search::Commons(c))),
+        Source::Bing(b) => (None, Some(Search::Bing(b))),
         Source::Urls(c) | Source::Dir(c) => (Some(c), None),
     };
     if let Some(c) = fixed.take() {
         known_total += admit(c, &mut summary, &mut queue);
     }
     let mut page = 0u32;
-    let mut exhausted = serp.is_none();
+    let mut exhausted = search.is_none();
+    let mut fatal: Option<FetchError> = None;
     let mut tasks: JoinSet<(String, Entry)> = JoinSet::new();
     let mut in_flight_hosts: HashMap<String, usize> = HashMap::new();
     progress(finished, known_total, summary.stored_total);
@@ -308,28 +366,39 @@ pub async fn fetch(
         let need = opts.max.saturating_sub(summary.stored_total);
         // More candidates from the search only when those queued and in flight cannot cover what is still needed
         // (each page is a billed search).
-        if let Some(s) = serp.as_ref()
+        if let Some(s) = search.as_mut()
             && !exhausted
             && queue.len() + tasks.len() < need
         {
-            let cands = match s.page(&shared.client, page).await {
+            let found = match s.next(&shared.client, page, &opts).await {
                 Ok(c) => c,
                 // The first page failing is fatal (wrong key, wrong endpoint); a later one ends the search but
                 // lets the downloads in flight finish and be recorded.
                 Err(e) if page == 0 => return Err(e),
+                // A changed page shape: finish and record what is in flight, start nothing more, then fail.
+                Err(e @ FetchError::Shape { .. }) => {
+                    tracing::error!("{e}");
+                    queue.clear();
+                    fatal = Some(e);
+                    exhausted = true;
+                    SearchPage::default()
+                }
                 Err(e) => {
                     tracing::warn!("{e}; continuing with the candidates found so far");
                     summary.search_error = Some(e.to_string());
                     exhausted = true;
-                    Vec::new()
+                    SearchPage::default()
                 }
             };
             page += 1;
             summary.pages = page;
-            if cands.is_empty() || page >= MAX_PAGES {
+            if !found.more || page >= MAX_PAGES {
                 exhausted = true;
             }
-            known_total += admit(cands, &mut summary, &mut queue);
+            for (reason, n) in found.filtered {
+                *summary.skipped.entry(reason).or_default() += n;
+            }
+            known_total += admit(found.candidates, &mut summary, &mut queue);
             progress(finished, known_total, summary.stored_total);
         }
         // Start downloads while a slot is free, the host has room, and stored + in flight < max.
@@ -377,7 +446,36 @@ pub async fn fetch(
         shared.manifest.append(&e).map_err(|source| FetchError::Io { path: shared.manifest.path().into(), source })?;
         progress(finished, known_total, summary.stored_total);
     }
-    Ok(summary)
+    summary.attribution = write_attribution(out, &opts.label)?;
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
+}
+
+/// The search sources, read one page at a time.
+enum Search {
+    Serp(SerpApi),
+    Commons(Commons),
+    Bing(Bing),
+}
+
+impl Search {
+    async fn next(
+        &mut self,
+        client: &reqwest::Client,
+        page: u32,
+        opts: &FetchOptions,
+    ) -> Result<SearchPage, FetchError> {
+        match self {
+            Search::Serp(s) => {
+                let candidates = s.page(client, page).await?;
+                Ok(SearchPage { more: !candidates.is_empty(), candidates, ..SearchPage::default() })
+            }
+            Search::Commons(c) => c.next_page(client, page, opts).await,
+            Search::Bing(b) => b.next_page(client, page, opts).await,
+        }
+    }
 }
 
 /// A run killed while writing leaves `.<name>.<random>.tmp` (see `issc_core::write_atomic`); the next run removes
@@ -426,6 +524,7 @@ fn entry(
         path: None,
         attempts,
         source: c.source.clone(),
+        attribution: c.attribution.clone(),
         time: now(),
     }
 }

@@ -8,6 +8,11 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::attribution::Attribution;
+
+/// File name of the manifest, in the output folder.
+pub const MANIFEST: &str = "manifest.jsonl";
+
 /// What happened to one candidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
@@ -31,7 +36,7 @@ pub struct Entry {
     pub url: String,
     /// Label the image is for.
     pub label: String,
-    /// `serpapi`, `urls` or `dir`.
+    /// `serpapi`, `commons`, `bing`, `urls` or `dir`.
     pub provider: String,
     /// Outcome.
     pub status: Status,
@@ -64,6 +69,10 @@ pub struct Entry {
     /// Page title / source page, when the provider gave them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// Source page, author and licence, when the provider gave them (Wikimedia Commons; Bing gives only the page
+    /// and title). Absent in manifests written before providers reported it, which read as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<Attribution>,
     /// Unix time of the outcome.
     pub time: u64,
 }
@@ -78,21 +87,8 @@ impl Manifest {
     /// Open (creating) `dir/manifest.jsonl` for appending and read what it already holds.
     pub fn open(dir: &Path) -> std::io::Result<(Self, Vec<Entry>)> {
         std::fs::create_dir_all(dir)?;
-        let path = dir.join("manifest.jsonl");
-        let mut entries = Vec::new();
-        if let Ok(f) = std::fs::File::open(&path) {
-            // Lines are read as bytes: one line of invalid UTF-8 (a crash mid-write, a stray edit) is skipped like
-            // any unreadable line, not an error for the whole file.
-            for line in std::io::BufReader::new(f).split(b'\n') {
-                let line = line.map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-                let line = String::from_utf8_lossy(&line);
-                if let Ok(e) = serde_json::from_str::<Entry>(&line) {
-                    entries.push(e);
-                } else if !line.trim().is_empty() {
-                    tracing::warn!("{}: ignoring an unreadable line (cut by an interrupted run?)", path.display());
-                }
-            }
-        }
+        let path = dir.join(MANIFEST);
+        let entries = read(dir)?;
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
         Ok((Self { path, file: Mutex::new(file) }, entries))
     }
@@ -110,6 +106,27 @@ impl Manifest {
         f.write_all(&line)?;
         f.sync_data()
     }
+}
+
+/// Read `dir/manifest.jsonl` without opening it for writing: every line that parses, in order (none when the
+/// file does not exist). Unreadable lines (cut by a crash, damaged) are skipped with a warning.
+pub fn read(dir: &Path) -> std::io::Result<Vec<Entry>> {
+    let path = dir.join(MANIFEST);
+    let mut entries = Vec::new();
+    if let Ok(f) = std::fs::File::open(&path) {
+        // Lines are read as bytes: one line of invalid UTF-8 (a crash mid-write, a stray edit) is skipped like
+        // any unreadable line, not an error for the whole file.
+        for line in std::io::BufReader::new(f).split(b'\n') {
+            let line = line.map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let line = String::from_utf8_lossy(&line);
+            if let Ok(e) = serde_json::from_str::<Entry>(&line) {
+                entries.push(e);
+            } else if !line.trim().is_empty() {
+                tracing::warn!("{}: ignoring an unreadable line (cut by an interrupted run?)", path.display());
+            }
+        }
+    }
+    Ok(entries)
 }
 
 /// What earlier runs decided about URLs of one label: done (ok, duplicate, rejected) and failure counts.
@@ -140,5 +157,29 @@ impl History {
             }
         }
         h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_lines_still_read_and_new_fields_round_trip() {
+        let old = r#"{"url":"https://a.example/x.jpg","label":"ada","provider":"serpapi","status":"ok","hash":"h","format":"jpg","width":100,"height":90,"bytes":5,"path":"ada/h.jpg","attempts":1,"source":"https://a.example/","time":1}"#;
+        let e: Entry = serde_json::from_str(old).unwrap();
+        assert_eq!(e.attribution, None);
+        assert_eq!(serde_json::to_string(&e).unwrap(), old, "an old line writes back unchanged");
+        let mut new = e.clone();
+        new.attribution = Some(Attribution {
+            license: Some("CC BY-SA 4.0".into()),
+            license_url: Some("https://creativecommons.org/licenses/by-sa/4.0".into()),
+            author: Some("Ann".into()),
+            attribution_required: Some(true),
+            ..Attribution::default()
+        });
+        let line = serde_json::to_string(&new).unwrap();
+        assert!(line.contains(r#""attribution":{"author":"Ann","license":"CC BY-SA 4.0""#), "{line}");
+        assert_eq!(serde_json::from_str::<Entry>(&line).unwrap(), new);
     }
 }

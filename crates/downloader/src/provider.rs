@@ -1,10 +1,12 @@
-//! Where candidate images come from: SerpAPI Google Images, a URL list file, a local folder.
+//! Where candidate images come from: SerpAPI Google Images, a URL list file, a local folder. (Wikimedia Commons
+//! and Bing Images: [`crate::Commons`], [`crate::Bing`].)
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::FetchError;
+use crate::attribution::Attribution;
 
 /// One image to try.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +15,16 @@ pub struct Candidate {
     pub url: String,
     /// Page the image was found on, or its title.
     pub source: Option<String>,
+    /// Source page, author and licence, when the provider gives them (recorded in the manifest and in
+    /// `ATTRIBUTION.md`).
+    pub attribution: Option<Attribution>,
+}
+
+impl Candidate {
+    /// A candidate with no source and no attribution.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into(), source: None, attribution: None }
+    }
 }
 
 /// The default SerpAPI search endpoint.
@@ -96,7 +108,7 @@ impl SerpApi {
                 .into_iter()
                 .filter_map(|i| {
                     let url = i.original?;
-                    Some(Candidate { url, source: i.source.or(i.title) })
+                    Some(Candidate { url, source: i.source.or(i.title), attribution: None })
                 })
                 .collect()),
             Ok(p) => Err(FetchError::Search(format!(
@@ -132,12 +144,7 @@ fn without_url(e: &reqwest::Error) -> String {
 pub fn read_url_list(path: &Path) -> Result<Vec<Candidate>, FetchError> {
     let text = issc_core::read_text_capped(path, 64 << 20)
         .map_err(|e| FetchError::Config(format!("--urls: cannot read the URL list: {e}")))?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| Candidate { url: l.to_string(), source: None })
-        .collect())
+    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(Candidate::new).collect())
 }
 
 /// Candidates from a folder: every file below it (sorted), as local paths.
@@ -153,5 +160,5 @@ pub fn read_dir(dir: &Path) -> Result<Vec<Candidate>, FetchError> {
         .map(|e| e.into_path())
         .collect();
     files.sort();
-    Ok(files.into_iter().map(|p| Candidate { url: p.display().to_string(), source: None }).collect())
+    Ok(files.into_iter().map(|p| Candidate::new(p.display().to_string())).collect())
 }
