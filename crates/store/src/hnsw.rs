@@ -28,7 +28,7 @@ pub struct HnswParams {
 
 impl Default for HnswParams {
     fn default() -> Self {
-        Self { m: 16, ef_construction: 100, ef_search: 48, seed: 42 }
+        Self { m: 16, ef_construction: 100, ef_search: 64, seed: 42 }
     }
 }
 

@@ -14,6 +14,9 @@ use crate::index::{Hit, dot, top_k};
 
 /// Groups scanned per parallel task.
 const GROUPS_PER_TASK: usize = 4096;
+/// What a fetch of full-precision vectors returns: one entry per key, `None` for a key that no longer exists.
+pub type Fetched<E> = Result<Vec<Option<Vec<f32>>>, E>;
+
 /// Rounding slack added to the bound (the scanned score is computed in `f32`).
 const SLACK: f32 = 1e-5;
 
@@ -221,11 +224,6 @@ impl QuantizedIndex {
         self.keys.len()
     }
 
-    /// Groups (owners).
-    pub(crate) fn groups(&self) -> usize {
-        self.owners.len()
-    }
-
     pub(crate) fn group_rows(&self, g: usize) -> std::ops::Range<usize> {
         self.starts[g] as usize..self.starts[g + 1] as usize
     }
@@ -308,7 +306,7 @@ impl QuantizedIndex {
         q: &Query,
         groups: impl IntoIterator<Item = u32>,
         k: usize,
-        fetch: &mut dyn FnMut(&[i64]) -> Result<Vec<Option<Vec<f32>>>, E>,
+        fetch: &mut dyn FnMut(&[i64]) -> Fetched<E>,
     ) -> Result<Vec<Hit>, E> {
         let mut keys: Vec<i64> = Vec::new();
         let mut of_group: Vec<u32> = Vec::new();
