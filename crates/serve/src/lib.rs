@@ -21,6 +21,7 @@ mod admission;
 mod conn;
 mod error;
 mod face_api;
+pub mod face_attributes;
 pub mod fetch;
 mod metrics;
 

@@ -12,7 +12,7 @@ use issc_store::{Kind, Status};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::detect::{analyze, detection_model, photo, pick_target};
+use super::detect::{Analysis, MAX_ADD_FACE, analyze, detection_model, photo, pick_target};
 use super::errors::words;
 use super::{FaceApiError, bool_param, db, face_state, json_body, parse_uuid, query_param, recognition_model};
 use crate::AppStateRef;
@@ -552,7 +552,8 @@ async fn add_face(
     .await?
     .map_err(FaceApiError::in_path)?;
     let photo = photo(&state, &headers, body).await?;
-    let faces = analyze(&state, photo).await?;
+    // Add-face detects faces of 36 × 36 (proportionally more in images over 1920 × 1080) up to 4096 × 4096.
+    let faces = analyze(&state, photo, Analysis { attributes: false, max_face: Some(MAX_ADD_FACE) }).await?;
     let chosen = pick_target(faces, query_param(&q, "targetFace"))?;
     let embedding = chosen.embedding.unwrap_or_default();
     let fid = db(fs, move |s| s.add_face(kind, &id, pid, &embedding, user_data.as_deref()))

@@ -18,10 +18,125 @@ const DETECTION_MODELS: [&str; 3] = ["detection_01", "detection_02", "detection_
 /// Azure returns at most 100 faces, largest first.
 const MAX_FACES: usize = 100;
 
+/// Azure's image file sizes: 1 KB to 6 MB.
+pub(crate) const IMAGE_MIN_BYTES: usize = 1024;
+/// See [`IMAGE_MIN_BYTES`].
+pub(crate) const IMAGE_MAX_BYTES: usize = 6 * 1024 * 1024;
+
+/// Azure's smallest detectable face, in an image no larger than 1920 × 1080 (larger images need proportionally
+/// larger faces).
+pub(crate) const MIN_FACE: f32 = 36.0;
+/// Add-face's largest detectable face.
+pub(crate) const MAX_ADD_FACE: f32 = 4096.0;
+
+/// Every face attribute name of the v1.2 spec, as spelt there.
+const ATTRIBUTES: [&str; 13] = [
+    "headPose",
+    "glasses",
+    "occlusion",
+    "accessories",
+    "blur",
+    "exposure",
+    "noise",
+    "mask",
+    "qualityForRecognition",
+    "age",
+    "smile",
+    "facialHair",
+    "hair",
+];
+/// What detection_01 and detection_03 allow (Azure's `FaceAttributeTypeDetection01/03`; qualityForRecognition
+/// depends on the recognition model instead).
+const DETECTION_01: [&str; 11] = [
+    "headPose",
+    "glasses",
+    "occlusion",
+    "accessories",
+    "blur",
+    "exposure",
+    "noise",
+    "age",
+    "smile",
+    "facialHair",
+    "hair",
+];
+const DETECTION_03: [&str; 3] = ["headPose", "mask", "blur"];
+/// What this server computes (`face_attributes`); every other attribute needs a model it does not have.
+const SERVED: [&str; 5] = ["headPose", "blur", "exposure", "noise", "qualityForRecognition"];
+
+/// The attributes a detect asks for, checked against the detection and recognition models as Azure does, then
+/// against what this server can compute honestly. Names are matched case-insensitively (the SDKs' enums are) and
+/// answered in the spec's spelling.
+pub(crate) fn face_attributes(
+    q: &HashMap<String, String>,
+    detection: &str,
+    recognition: &str,
+) -> Result<Vec<&'static str>, FaceApiError> {
+    let Some(raw) = query_param(q, "returnFaceAttributes") else { return Ok(vec![]) };
+    let mut wanted: Vec<&'static str> = Vec::new();
+    for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let Some(name) = ATTRIBUTES.iter().find(|a| a.eq_ignore_ascii_case(item)) else {
+            return Err(FaceApiError::bad_argument(format!(
+                "Invalid argument returnFaceAttributes. '{item}' is not a face attribute; the v1.2 attributes are {}.",
+                ATTRIBUTES.join(", ")
+            )));
+        };
+        if !wanted.contains(name) {
+            wanted.push(*name);
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(wanted);
+    }
+    if detection == "detection_02" {
+        return Err(FaceApiError::bad_argument("'returnFaceAttributes' is not supported by detection_02."));
+    }
+    let allowed: &[&str] = if detection == "detection_03" { &DETECTION_03 } else { &DETECTION_01 };
+    if let Some(bad) = wanted.iter().copied().find(|a| *a != "qualityForRecognition" && !allowed.contains(a)) {
+        let list: Vec<String> =
+            allowed.iter().chain(["qualityForRecognition"].iter()).map(|a| a.to_ascii_lowercase()).collect();
+        return Err(FaceApiError::bad_argument(format!(
+            "Only face attributes '{}' are supported by {detection}; '{bad}' is not.",
+            list.join(",")
+        )));
+    }
+    if wanted.contains(&"qualityForRecognition") && !matches!(recognition, "recognition_03" | "recognition_04") {
+        return Err(FaceApiError::bad_argument(format!(
+            "'qualityForRecognition' is supported only by recognition_03 and recognition_04, not {recognition}."
+        )));
+    }
+    let missing: Vec<&str> = wanted.iter().copied().filter(|a| !SERVED.contains(a)).collect();
+    if !missing.is_empty() {
+        return Err(FaceApiError::bad_argument(format!(
+            "Invalid argument returnFaceAttributes. {} needs a model this server does not have, and it never \
+             invents a value; it computes {} (docs/face-api.md).",
+            missing.iter().map(|m| format!("'{m}'")).collect::<Vec<_>>().join(", "),
+            SERVED.join(", ")
+        )));
+    }
+    Ok(wanted)
+}
+
+/// The smallest face returned in an image of this size: 36 px up to 1920 × 1080, proportionally more beyond.
+pub(crate) fn min_face(width: u32, height: u32) -> f32 {
+    let (long, short) = (width.max(height) as f32, width.min(height) as f32);
+    MIN_FACE * (long / 1920.0).max(short / 1080.0).max(1.0)
+}
+
+/// What [`analyze`] computes besides detection and embedding.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Analysis {
+    /// Measure `face_attributes` for every face.
+    pub(crate) attributes: bool,
+    /// Faces larger than this are not returned (add-face: 4096).
+    pub(crate) max_face: Option<f32>,
+}
+
 /// A detected face with its embedding (absent when it could not be aligned).
 pub(crate) struct Detected {
     pub(crate) face: Face,
     pub(crate) embedding: Option<Vec<f32>>,
+    pub(crate) quality: Option<crate::face_attributes::FaceQuality>,
 }
 
 #[derive(Deserialize)]
@@ -47,7 +162,8 @@ pub(crate) async fn photo(state: &AppStateRef, headers: &HeaderMap, body: Body) 
     // The media type, compared case-insensitively (no parameter of it is used here).
     let ct = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let limit = state.cfg.max_body_bytes;
+    // Azure's 6 MB, or the server's own body limit when it is lower.
+    let limit = state.cfg.max_body_bytes.min(IMAGE_MAX_BYTES);
     if media == "application/json" {
         let b: UrlBody = super::json_body(state, headers, body, 64 * 1024).await?;
         let url = b.url.ok_or_else(|| FaceApiError::bad_argument("Request body is invalid: it has no 'url'."))?;
@@ -58,31 +174,53 @@ pub(crate) async fn photo(state: &AppStateRef, headers: &HeaderMap, body: Body) 
                 format!("Invalid image URL: {}", e.message),
             )
         })?;
-        return Ok(bytes::Bytes::from(bytes));
+        return sized(bytes::Bytes::from(bytes), limit);
     }
     let raw = crate::read_body(state, headers, body, limit).await.map_err(|e| {
-        if e.status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            FaceApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "InvalidImageSize",
-                format!("Image size is too big: over {} MiB (issc serve --max-body-mb).", limit / (1024 * 1024)),
-            )
-        } else {
-            FaceApiError::from_api(e)
-        }
+        if e.status == axum::http::StatusCode::PAYLOAD_TOO_LARGE { too_big(limit) } else { FaceApiError::from_api(e) }
     })?;
-    if raw.is_empty() {
+    sized(raw, limit)
+}
+
+fn too_big(limit: usize) -> FaceApiError {
+    FaceApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        "InvalidImageSize",
+        format!(
+            "Image size is too big. The valid image file size should be no larger than {} bytes ({}).",
+            limit,
+            if limit < IMAGE_MAX_BYTES { "this server's --max-body-mb" } else { "6 MB" }
+        ),
+    )
+}
+
+/// Azure's file size rule: 1 KB ≤ size ≤ 6 MB.
+fn sized(raw: bytes::Bytes, limit: usize) -> Result<bytes::Bytes, FaceApiError> {
+    if raw.len() < IMAGE_MIN_BYTES {
         return Err(FaceApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "InvalidImageSize",
-            "Image size is too small: the body is empty.",
+            format!(
+                "Image size is too small. The valid image file size should be larger than or equal to 1 KB ({} \
+                 bytes); this one has {}.",
+                IMAGE_MIN_BYTES,
+                raw.len()
+            ),
         ));
+    }
+    if raw.len() > limit {
+        return Err(too_big(limit));
     }
     Ok(raw)
 }
 
-/// Decode, detect, align and embed on the inference threads; faces largest first.
-pub(crate) async fn analyze(state: &AppStateRef, photo: bytes::Bytes) -> Result<Vec<Detected>, FaceApiError> {
+/// Decode, detect, align and embed (and measure the attributes, when asked) on the inference threads; faces
+/// largest first, only those Azure would detect (at least [`min_face`]).
+pub(crate) async fn analyze(
+    state: &AppStateRef,
+    photo: bytes::Bytes,
+    what: Analysis,
+) -> Result<Vec<Detected>, FaceApiError> {
     let fs = face_state(state)?;
     let pipeline = fs.api.pipeline.clone();
     let load = state.cfg.load;
@@ -98,19 +236,27 @@ pub(crate) async fn analyze(state: &AppStateRef, photo: bytes::Bytes) -> Result<
         // The largest MAX_FACES faces, as Azure keeps; only those are aligned and embedded, so time and memory per
         // request stay bounded whatever the photo holds.
         let (w, h) = (img.width() as f32, img.height() as f32);
+        let (smallest, largest) = (min_face(img.width(), img.height()), what.max_face.unwrap_or(f32::INFINITY));
         let mut faces = pipeline.detect(&img.rgb).map_err(failed)?;
-        for face in &mut faces {
-            // Azure's rectangles lie inside the image (a detector's box may overhang an edge), so any of them can
-            // be sent back as targetFace; sorted and cut by that rectangle's size.
-            let b = face.bbox;
+        // Azure's detectable sizes, on the detector's own box (a face at the image's edge keeps its size).
+        faces.retain(|f| {
+            let side = f.bbox.w.min(f.bbox.h);
+            side >= smallest && f.bbox.w.max(f.bbox.h) <= largest
+        });
+        // Azure's rectangles lie inside the image (a detector's box may overhang an edge), so any of them can be
+        // sent back as targetFace; sorted and cut by that rectangle's size.
+        let clipped = |b: BBox| {
             let (x0, y0) = (b.x.clamp(0.0, w), b.y.clamp(0.0, h));
             let (x1, y1) = ((b.x + b.w).clamp(0.0, w), (b.y + b.h).clamp(0.0, h));
-            face.bbox = BBox { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
-        }
-        faces.sort_by(|a, b| b.bbox.area().total_cmp(&a.bbox.area()));
+            BBox { x: x0, y: y0, w: x1 - x0, h: y1 - y0 }
+        };
+        faces.sort_by(|a, b| clipped(b.bbox).area().total_cmp(&clipped(a.bbox).area()));
         faces.truncate(MAX_FACES);
         let mut out = Vec::with_capacity(faces.len());
-        for face in faces {
+        for mut face in faces {
+            // Measured on the detector's own box, before it is clipped.
+            let quality = what.attributes.then(|| crate::face_attributes::measure(&img.rgb, &face));
+            face.bbox = clipped(face.bbox);
             let embedding = match pipeline.embedder() {
                 Some(e) => match issc_detect::align_face(&img.rgb, &face.landmarks, e.input_size()) {
                     Some(aligned) => Some(e.embed(&aligned).map_err(failed)?.as_slice().to_vec()),
@@ -118,7 +264,7 @@ pub(crate) async fn analyze(state: &AppStateRef, photo: bytes::Bytes) -> Result<
                 },
                 None => None,
             };
-            out.push(Detected { face, embedding });
+            out.push(Detected { face, embedding, quality });
         }
         Ok(out)
     })
@@ -201,6 +347,44 @@ struct DetectionResult {
     face_rectangle: Rect,
     #[serde(skip_serializing_if = "Option::is_none")]
     face_landmarks: Option<Landmarks>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    face_attributes: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+fn round_to(v: f32, places: i32) -> f64 {
+    let k = 10f64.powi(places);
+    let r = (f64::from(v) * k).round() / k;
+    if r.is_finite() { r } else { 0.0 }
+}
+
+/// The asked-for attributes of one face, in the spec's names and shapes (angles to 0.1°, values to 0.01).
+fn attributes_json(
+    q: &crate::face_attributes::FaceQuality,
+    wanted: &[&'static str],
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::json;
+    let level = |l: crate::face_attributes::Level| serde_json::to_value(l).unwrap_or_default();
+    let mut m = serde_json::Map::new();
+    for a in wanted {
+        let v = match *a {
+            "headPose" => json!({
+                "pitch": round_to(q.head_pose.pitch, 1),
+                "roll": round_to(q.head_pose.roll, 1),
+                "yaw": round_to(q.head_pose.yaw, 1),
+            }),
+            "blur" => json!({ "blurLevel": level(q.blur.blur_level), "value": round_to(q.blur.value, 2) }),
+            "exposure" => json!({
+                "exposureLevel": serde_json::to_value(q.exposure.exposure_level).unwrap_or_default(),
+                "value": round_to(q.exposure.value, 2),
+            }),
+            "noise" => json!({ "noiseLevel": level(q.noise.noise_level), "value": round_to(q.noise.value, 2) }),
+            "qualityForRecognition" => level(q.quality_for_recognition),
+            // face_attributes() lets nothing else through.
+            _ => continue,
+        };
+        m.insert((*a).to_string(), v);
+    }
+    m
 }
 
 fn round2(v: f32) -> f64 {
@@ -220,12 +404,7 @@ pub(crate) async fn detect(
     let return_id = bool_param(&q, "returnFaceId", true)?;
     let landmarks = bool_param(&q, "returnFaceLandmarks", false)?;
     let return_model = bool_param(&q, "returnRecognitionModel", false)?;
-    if let Some(a) = query_param(&q, "returnFaceAttributes").filter(|a| !a.trim().is_empty()) {
-        return Err(FaceApiError::bad_argument(format!(
-            "Invalid argument returnFaceAttributes: '{a}': this server computes no face attributes (it does not \
-             fake them); leave returnFaceAttributes out."
-        )));
-    }
+    let attributes = face_attributes(&q, &detection, &recognition)?;
     if detection == "detection_02" && landmarks {
         return Err(FaceApiError::bad_argument("'returnLandmarks' is not supported by detection_02."));
     }
@@ -235,17 +414,25 @@ pub(crate) async fn detect(
             FaceApiError::bad_argument(format!("Invalid argument faceIdTimeToLive: '{v}' is not in 60..86400 seconds."))
         })?,
     };
+    // A full faceId store refuses before any work is done (and again, all or none, once the faces are known).
+    if return_id {
+        fs.cache.check_room()?;
+    }
     let photo = photo(&state, &headers, body).await?;
-    let faces = analyze(&state, photo).await?;
+    let what = Analysis { attributes: !attributes.is_empty(), max_face: None };
+    let faces = analyze(&state, photo, what).await?;
     state.metrics.faces.observe(faces.len() as f64);
+    let mut ids = if return_id {
+        let embeddings: Vec<Vec<f32>> = faces.iter().filter_map(|d| d.embedding.clone()).collect();
+        fs.cache.insert_all(embeddings, &recognition, Duration::from_secs(ttl))?.into_iter()
+    } else {
+        Vec::new().into_iter()
+    };
     let out = faces
         .into_iter()
         .map(|d| {
             let b = d.face.bbox;
-            let face_id = match (return_id, d.embedding) {
-                (true, Some(e)) => Some(fs.cache.insert(e, &recognition, Duration::from_secs(ttl))),
-                _ => None,
-            };
+            let face_id = if return_id && d.embedding.is_some() { ids.next() } else { None };
             let p = |i: usize| Point { x: round2(d.face.landmarks.0[i][0]), y: round2(d.face.landmarks.0[i][1]) };
             let r = DetectionResult {
                 face_id,
@@ -264,6 +451,7 @@ pub(crate) async fn detect(
                     mouth_left: p(3),
                     mouth_right: p(4),
                 }),
+                face_attributes: d.quality.as_ref().map(|q| attributes_json(q, &attributes)),
             };
             serde_json::to_value(r).map_err(FaceApiError::internal)
         })

@@ -14,7 +14,7 @@ mod detect;
 mod errors;
 mod match_ops;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,7 +39,8 @@ pub struct FaceApi {
     pub store: Arc<dyn FaceStore>,
     /// Detector + SFace.
     pub pipeline: Arc<FacePipeline>,
-    /// Most transient faceIds kept at once (oldest-expiring dropped beyond it).
+    /// Most transient faceIds kept at once; none is dropped before its time to live, so beyond it detect answers
+    /// 429 with `Retry-After`.
     pub max_face_ids: usize,
 }
 
@@ -81,45 +82,120 @@ pub(crate) struct CachedFace {
     expires: Instant,
 }
 
-/// faceId → embedding, each with its time to live.
+/// faceId → embedding, each kept until its time to live is over and never dropped before: when `max` unexpired
+/// faceIds are held, detect answers 429 with `Retry-After` (the time until enough of them expire), as a throttled
+/// Azure resource does.
 pub(crate) struct FaceIdCache {
     max: usize,
-    inner: Mutex<(HashMap<uuid::Uuid, CachedFace>, u64)>,
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    faces: HashMap<uuid::Uuid, CachedFace>,
+    /// The same ids by expiry, soonest first: expired ones are dropped from the front in O(log n) each.
+    by_expiry: BTreeSet<(Instant, uuid::Uuid)>,
+}
+
+impl CacheInner {
+    fn purge(&mut self, now: Instant) {
+        while let Some(&(t, id)) = self.by_expiry.first() {
+            if t > now {
+                break;
+            }
+            self.by_expiry.pop_first();
+            self.faces.remove(&id);
+        }
+    }
+
+    /// Time until `n` more ids fit (zero when they fit now), after dropping the expired ones.
+    fn wait_for_room(&mut self, n: usize, max: usize, now: Instant) -> Duration {
+        self.purge(now);
+        let over = (self.faces.len() + n).saturating_sub(max);
+        if over == 0 {
+            return Duration::ZERO;
+        }
+        // The `over`-th soonest expiry frees enough (or, for more faces than the cache holds, the latest).
+        let at = self.by_expiry.iter().nth(over - 1).or_else(|| self.by_expiry.last()).map(|(t, _)| *t);
+        at.map_or(Duration::from_secs(1), |t| t.saturating_duration_since(now)).max(Duration::from_secs(1))
+    }
+}
+
+/// The cache is full of unexpired faceIds: retry after this long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CacheFull {
+    pub(crate) retry_after: Duration,
+    pub(crate) held: usize,
+}
+
+impl From<CacheFull> for FaceApiError {
+    fn from(f: CacheFull) -> Self {
+        let secs = f.retry_after.as_secs_f64().ceil().clamp(1.0, f64::from(u32::MAX)) as u32;
+        let mut e = FaceApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "429",
+            format!(
+                "Rate limit is exceeded. Try again in {secs} seconds. ({} faceIds are live, the most this server \
+                 holds (--max-face-ids), and none is dropped before its faceIdTimeToLive; detect with \
+                 returnFaceId=false needs no room.)",
+                f.held
+            ),
+        );
+        e.retry_after = Some(secs);
+        e
+    }
 }
 
 impl FaceIdCache {
     fn new(max: usize) -> Self {
-        Self { max: max.max(1), inner: Mutex::new((HashMap::new(), 0)) }
+        Self { max: max.max(1), inner: Mutex::new(CacheInner::default()) }
     }
 
-    pub(crate) fn insert(&self, embedding: Vec<f32>, recognition_model: &str, ttl: Duration) -> uuid::Uuid {
-        let id = uuid::Uuid::new_v4();
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether one more faceId fits now (checked before the work of a detect).
+    pub(crate) fn check_room(&self) -> Result<(), CacheFull> {
+        let mut g = self.lock();
+        let wait = g.wait_for_room(1, self.max, Instant::now());
+        if wait.is_zero() { Ok(()) } else { Err(CacheFull { retry_after: wait, held: g.faces.len() }) }
+    }
+
+    /// Remember every embedding under a new faceId, all or none.
+    pub(crate) fn insert_all(
+        &self,
+        embeddings: Vec<Vec<f32>>,
+        recognition_model: &str,
+        ttl: Duration,
+    ) -> Result<Vec<uuid::Uuid>, CacheFull> {
         let now = Instant::now();
-        let mut g = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (map, inserts) = &mut *g;
-        *inserts += 1;
-        if *inserts % 1024 == 0 || map.len() >= self.max {
-            map.retain(|_, f| f.expires > now);
+        let mut g = self.lock();
+        let wait = g.wait_for_room(embeddings.len(), self.max, now);
+        if !wait.is_zero() {
+            return Err(CacheFull { retry_after: wait, held: g.faces.len() });
         }
-        if map.len() >= self.max
-            && let Some(oldest) = map.iter().min_by_key(|(_, f)| f.expires).map(|(k, _)| *k)
-        {
-            map.remove(&oldest);
-        }
-        map.insert(
-            id,
-            CachedFace {
-                embedding: Arc::new(embedding),
-                recognition_model: recognition_model.to_string(),
-                expires: now + ttl,
-            },
-        );
-        id
+        let expires = now + ttl;
+        Ok(embeddings
+            .into_iter()
+            .map(|e| {
+                let id = uuid::Uuid::new_v4();
+                let face =
+                    CachedFace { embedding: Arc::new(e), recognition_model: recognition_model.to_string(), expires };
+                g.faces.insert(id, face);
+                g.by_expiry.insert((expires, id));
+                id
+            })
+            .collect())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn insert(&self, embedding: Vec<f32>, recognition_model: &str, ttl: Duration) -> uuid::Uuid {
+        self.insert_all(vec![embedding], recognition_model, ttl).expect("room")[0]
     }
 
     pub(crate) fn get(&self, id: &uuid::Uuid) -> Option<CachedFace> {
-        let g = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        g.0.get(id).filter(|f| f.expires > Instant::now()).cloned()
+        self.lock().faces.get(id).filter(|f| f.expires > Instant::now()).cloned()
     }
 }
 
@@ -297,17 +373,28 @@ mod tests {
     }
 
     #[test]
-    fn face_ids_expire_and_the_cache_is_bounded() {
+    fn face_ids_live_until_their_ttl_and_a_full_cache_answers_429() {
         let cache = FaceIdCache::new(2);
         let a = cache.insert(vec![1.0], "recognition_04", Duration::from_secs(60));
         assert_eq!(cache.get(&a).unwrap().recognition_model, "recognition_04");
         let gone = cache.insert(vec![2.0], "recognition_04", Duration::from_millis(1));
         std::thread::sleep(Duration::from_millis(5));
         assert!(cache.get(&gone).is_none(), "expired");
+        // The expired one makes room; then the cache is full and nothing unexpired is dropped.
         let b = cache.insert(vec![3.0], "recognition_04", Duration::from_secs(120));
-        let c = cache.insert(vec![4.0], "recognition_04", Duration::from_secs(180));
-        assert!(cache.get(&a).is_none(), "the soonest to expire makes room");
-        assert!(cache.get(&b).is_some() && cache.get(&c).is_some());
+        let full = cache.insert_all(vec![vec![4.0]], "recognition_04", Duration::from_secs(180)).unwrap_err();
+        assert_eq!(full.held, 2);
+        assert!(full.retry_after > Duration::from_secs(55) && full.retry_after <= Duration::from_secs(60), "{full:?}");
+        assert!(cache.check_room().is_err());
+        assert!(cache.get(&a).is_some() && cache.get(&b).is_some(), "unexpired ids are kept");
+        // Two more faces wait for the second expiry; all or none is inserted.
+        let two = cache.insert_all(vec![vec![5.0], vec![6.0]], "recognition_04", Duration::from_secs(60)).unwrap_err();
+        assert!(two.retry_after > Duration::from_secs(115), "{two:?}");
+        let e = FaceApiError::from(two);
+        assert_eq!((e.status, e.code.as_str()), (StatusCode::TOO_MANY_REQUESTS, "429"));
+        assert!(e.retry_after.unwrap() >= 116 && e.message.starts_with("Rate limit is exceeded. Try again in"));
         assert!(cache.get(&uuid::Uuid::new_v4()).is_none());
+        let big = cache.insert_all(vec![vec![0.0]; 5], "recognition_04", Duration::from_secs(60)).unwrap_err();
+        assert!(big.retry_after >= Duration::from_secs(1));
     }
 }
