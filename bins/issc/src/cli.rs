@@ -248,7 +248,29 @@ pub struct CropArgs {
     pub detector: DetectorArgs,
 }
 
+/// A library's settings error in the words of the command line: `crop margin -1 …` → `--margin -1 …`.
+pub fn in_flags(e: issc_pipeline::PipelineError) -> anyhow::Error {
+    const NAMES: [(&str, &str); 7] = [
+        ("crop margin ", "--margin "),
+        ("crop size ", "--size "),
+        ("min_face ", "--min-face "),
+        ("detector setting score = ", "--score "),
+        ("detector setting nms = ", "--nms "),
+        ("detector setting max_side = ", "--max-side "),
+        ("fetch setting ", "--"),
+    ];
+    let msg = NAMES.iter().fold(e.to_string(), |m, (lib, flag)| m.replace(lib, flag));
+    anyhow::anyhow!(msg)
+}
+
 impl CropArgs {
+    /// The crop stage's options, checked (errors name the flags).
+    pub fn checked_options(&self) -> anyhow::Result<CropOptions> {
+        let o = self.options();
+        o.validate().map_err(in_flags)?;
+        Ok(o)
+    }
+
     /// The crop stage's options.
     pub fn options(&self) -> CropOptions {
         let mut o = CropOptions::default();
@@ -409,7 +431,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub limit: Option<usize>,
     /// Passes over the photos (the first one also warms up sessions and is not counted when > 1).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = issc_pipeline::bench::BenchOptions::default().passes)]
     pub passes: usize,
     /// Worker threads (default: all cores).
     #[arg(long)]

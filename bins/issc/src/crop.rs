@@ -8,8 +8,13 @@ use issc_pipeline::crop::MANIFEST;
 
 /// `issc crop`.
 pub fn run(ctx: &Context, args: CropArgs) -> anyhow::Result<ExitCode> {
-    let s =
-        issc_pipeline::crop::crop(ctx.runtime(), &args.input, &args.out, &args.options(), &Bars { quiet_lines: true })?;
+    let s = issc_pipeline::crop::crop(
+        ctx.runtime(),
+        &args.input,
+        &args.out,
+        &args.checked_options()?,
+        &Bars { quiet_lines: true },
+    )?;
     let manifest_path = args.out.join(MANIFEST);
     if args.json {
         let mut v = serde_json::to_value(&s)?;

@@ -4,8 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
-use issc_core::Embedding;
+use anyhow::bail;
 use issc_detect::{AnalyzedFace, FacePipeline};
 use rayon::prelude::*;
 use serde_json::{Value, json};
@@ -22,25 +21,10 @@ struct PhotoResult {
 }
 
 fn analyze_path(ctx: &Context, pipeline: &FacePipeline, path: &Path, embed: bool) -> PhotoResult {
-    let name = path.display().to_string();
-    let outcome = (|| {
-        let photo = pipeline.load(path, &ctx.load).map_err(|e| e.to_string())?;
-        let faces = if embed {
-            pipeline.analyze_photo(&photo).map(|(faces, _, _)| faces)
-        } else if photo.is_reduced() {
-            pipeline
-                .detect_photo(&photo)
-                .map(|f| f.into_iter().map(|face| AnalyzedFace { face, embedding: None, detector_id: None }).collect())
-        } else {
-            pipeline.detector().detect_with_ids(&photo.view().rgb).map(|f| {
-                f.into_iter().map(|(face, detector_id)| AnalyzedFace { face, embedding: None, detector_id }).collect()
-            })
-        }
-        .map_err(|e| format!("{name}: {e}"))?;
-        let (width, height) = photo.full_size();
-        Ok((width, height, faces))
-    })();
-    PhotoResult { path: name, outcome }
+    PhotoResult {
+        path: path.display().to_string(),
+        outcome: issc_pipeline::faces::analyze(pipeline, path, &ctx.load, embed),
+    }
 }
 
 fn round(v: f32, digits: i32) -> f64 {
@@ -129,32 +113,14 @@ pub fn detect(ctx: &Context, args: FacesArgs, embed: bool) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-fn largest_embedding(ctx: &Context, pipeline: &FacePipeline, path: &Path) -> anyhow::Result<Embedding> {
-    let photo = pipeline.load(path, &ctx.load)?;
-    let faces = pipeline.detect_photo(&photo).with_context(|| format!("{}: detection failed", path.display()))?;
-    let Some(i) = issc_core::Face::largest(&faces) else {
-        bail!(
-            "{}: no face found (score threshold {}); try a photo where the face is visible and at least ~20 px, \
-             or lower --score",
-            path.display(),
-            pipeline.detector().config().score_threshold
-        );
-    };
-    let embedder = pipeline.embedder().context("pipeline has no embedder")?;
-    let (aligned, _) = issc_detect::align_from_photo(&photo, &faces[i].landmarks, embedder.input_size())?;
-    let aligned =
-        aligned.with_context(|| format!("{}: the face's landmarks are degenerate; cannot align it", path.display()))?;
-    Ok(embedder.embed(&aligned)?)
-}
-
 /// `issc verify`.
 pub fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     if !(-1.0..=1.0).contains(&args.threshold) {
         bail!("--threshold {} is not a cosine similarity in [-1, 1]", args.threshold);
     }
     let pipeline = ctx.pipeline(&args.detector, 0.0, true)?;
-    let (a, b) =
-        rayon::join(|| largest_embedding(ctx, &pipeline, &args.a), || largest_embedding(ctx, &pipeline, &args.b));
+    let largest = |p: &Path| issc_pipeline::faces::largest_embedding(&pipeline, p, &ctx.load);
+    let (a, b) = rayon::join(|| largest(&args.a), || largest(&args.b));
     let (a, b) = (a?, b?);
     let cosine = a.cosine(&b);
     let same = cosine >= args.threshold;

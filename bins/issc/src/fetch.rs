@@ -34,7 +34,8 @@ pub fn run(ctx: &Context, args: FetchArgs) -> anyhow::Result<ExitCode> {
     };
     let settings = args.settings();
     let summary =
-        issc_pipeline::fetch_label(&source, &label, &args.out, &settings, &ctx.load, &Bars { quiet_lines: true })?;
+        issc_pipeline::fetch_label(&source, &label, &args.out, &settings, &ctx.load, &Bars { quiet_lines: true })
+            .map_err(crate::cli::in_flags)?;
     let manifest = args.out.join("manifest.jsonl");
     if args.json {
         let mut v = serde_json::to_value(&summary)?;

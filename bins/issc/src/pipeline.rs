@@ -67,7 +67,7 @@ pub struct RunArgs {
 
 /// `issc run`: the pipeline, then the summary on stdout.
 pub fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut cfg = PipelineConfig::load(&args.config, args.work.as_deref())?;
+    let mut cfg = PipelineConfig::load(&args.config, args.work.as_deref()).map_err(work_flag)?;
     // The environment over the file, as for every setting: SERPAPI_URL, ISSC_CACHE_DIR; the key only from there.
     if let Ok(url) = std::env::var("SERPAPI_URL")
         && !url.trim().is_empty()
@@ -78,7 +78,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(cache) = std::env::var_os("ISSC_CACHE_DIR") {
         cfg.train.cache = Some(PathBuf::from(cache));
     }
-    let done = issc_pipeline::run(&cfg, ctx.runtime(), &Bars { quiet_lines: args.json })?;
+    let done = issc_pipeline::run(&cfg, ctx.runtime(), &Bars { quiet_lines: args.json }).map_err(work_flag)?;
     if args.json {
         out(&serde_json::to_string(&done.summary)?);
     } else {
@@ -88,6 +88,13 @@ pub fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
         return crate::serve::run(ctx, crate::serve::ServeArgs::for_model(done.model_dir, args.addr));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The pipeline's errors name the work folder setting; on this command line it is `--work DIR`.
+fn work_flag(e: issc_pipeline::PipelineError) -> anyhow::Error {
+    let msg = e.to_string();
+    let msg = msg.replace("give the work folder on the command line", "pass --work DIR");
+    anyhow::anyhow!(msg.replace("another work folder on the command line", "--work DIR"))
 }
 
 fn print_tail(o: &Outcome) {

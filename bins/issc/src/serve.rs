@@ -27,7 +27,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR|URL")]
     pub store: Option<PathBuf>,
     /// Most transient faceIds (from /face/…/detect) kept at once; each takes about 0.6 KiB.
-    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    #[arg(long, value_name = "N", default_value_t = issc_serve::startup::DEFAULT_MAX_FACE_IDS)]
     pub max_face_ids: usize,
     /// Most faces labelled per photo by /predict, the largest kept (Azure's detect keeps 100 too); the answer's
     /// `faces_detected` / `faces_dropped` say when some were dropped. Bounds memory per request.
@@ -37,7 +37,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
     /// Largest request body (the photo), in MiB.
-    #[arg(long, value_name = "MB", default_value_t = 10)]
+    #[arg(long, value_name = "MB", default_value_t = ServeConfig::default().max_body_bytes / (1024 * 1024))]
     pub max_body_mb: usize,
     /// Photos analysed at once [default: number of cores].
     #[arg(long, value_name = "N")]
@@ -48,7 +48,7 @@ pub struct ServeArgs {
     pub max_queue: Option<usize>,
     /// Most MiB of photos the requests in the server may hold (each counts its Content-Length, or --max-body-mb
     /// without one); beyond that, 503 with Retry-After. Bounds memory whatever the number of clients.
-    #[arg(long, value_name = "MB", default_value_t = 256)]
+    #[arg(long, value_name = "MB", default_value_t = ServeConfig::default().max_queue_bytes / (1024 * 1024))]
     pub max_queue_mb: usize,
     /// Longest expected wait a request is admitted with, in seconds: the requests ahead of it x the recent time
     /// per photo / slots. Beyond it the server answers 503 at once (before reading the photo) with Retry-After set
@@ -56,7 +56,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "S")]
     pub max_wait: Option<f64>,
     /// Time limit per request, queueing included, in seconds.
-    #[arg(long, value_name = "S", default_value_t = 30)]
+    #[arg(long, value_name = "S", default_value_t = ServeConfig::default().request_timeout.as_secs())]
     pub timeout: u64,
     /// Seconds a client has to send a request line and its headers, counted from the connection's opening (first
     /// request) or from the first byte of a later request; a slower client (one byte a second…) is disconnected
@@ -99,57 +99,6 @@ impl ServeArgs {
     }
 }
 
-fn api_keys() -> Vec<String> {
-    std::env::var("ISSC_API_KEYS")
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// The Face API store in PostgreSQL (`--store postgres://…`); needs the `postgres` feature.
-#[cfg(feature = "postgres")]
-fn open_postgres_store(url: &str, dim: usize) -> anyhow::Result<std::sync::Arc<dyn issc_store::FaceStore>> {
-    let store = issc_store::PgStore::connect(url, dim)
-        .with_context(|| format!("cannot open the Face API store {}", issc_store::redact_url(url)))?;
-    tracing::info!("Face API store {} (PostgreSQL + pgvector)", store.location());
-    Ok(std::sync::Arc::new(store))
-}
-
-/// Without the `postgres` feature, a PostgreSQL URL is refused with what to do.
-#[cfg(not(feature = "postgres"))]
-fn open_postgres_store(url: &str, _dim: usize) -> anyhow::Result<std::sync::Arc<dyn issc_store::FaceStore>> {
-    anyhow::bail!(
-        "--store {}: this issc was built without PostgreSQL support; rebuild it with \
-         `cargo build --release -p issc --features postgres`, or give --store a folder (embedded SQLite store)",
-        issc_store::redact_url(url)
-    )
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
-}
-
 /// `--NAME S` in seconds, or `default`; a positive finite number.
 fn seconds(name: &str, value: Option<f64>, default: Duration) -> anyhow::Result<Duration> {
     match value {
@@ -179,7 +128,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         body_timeout: seconds("body-timeout", args.body_timeout, defaults.body_timeout)?,
         max_connections: args.max_connections.unwrap_or(defaults.max_connections),
         shrink_on_load: ctx.shrink_on_load,
-        api_keys: api_keys(),
+        api_keys: issc_serve::startup::api_keys(&std::env::var("ISSC_API_KEYS").unwrap_or_default()),
         load: ctx.load,
         url_fetch: UrlFetch {
             allow: args.url_allow.clone(),
@@ -212,17 +161,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => {
             let pipeline = ctx.pipeline(&args.detector, 0.0, true)?;
             let dim = pipeline.embedder().map_or(issc_detect::SFACE_DIM, |e| e.dim());
-            let store: std::sync::Arc<dyn issc_store::FaceStore> = match dir.to_str() {
-                Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                    open_postgres_store(url, dim)?
-                }
-                _ => {
-                    let store = issc_store::SqliteStore::open(dir, dim)
-                        .with_context(|| format!("cannot open the Face API store in {}", dir.display()))?;
-                    tracing::info!("Face API store {}", store.path().display());
-                    std::sync::Arc::new(store)
-                }
-            };
+            let store = issc_serve::startup::open_store(dir, dim)?;
             Some(issc_serve::FaceApi {
                 store,
                 pipeline: std::sync::Arc::new(pipeline),
@@ -260,7 +199,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
             if cfg.shrink_on_load { ", shrink-on-load" } else { "" }
         );
         let router = issc_serve::router_with_face_api(cfg.clone(), model, missing, face_api);
-        issc_serve::serve(listener, router, &cfg, shutdown_signal()).await?;
+        issc_serve::serve(listener, router, &cfg, issc_serve::startup::shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -197,7 +197,11 @@ fn no_partial_files(out: &Path) {
         let e = e.unwrap();
         let name = e.file_name().to_string_lossy().into_owned();
         assert!(!name.ends_with(".tmp"), "partial file left: {}", e.path().display());
-        if e.file_type().is_file() && name != "manifest.jsonl" {
+        // Besides photos: the manifest, and each label's ATTRIBUTION.md (issue #15), which must be whole too.
+        if e.file_type().is_file() && name == "ATTRIBUTION.md" {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            assert!(text.starts_with("# Photos"), "a complete ATTRIBUTION.md: {text}");
+        } else if e.file_type().is_file() && name != "manifest.jsonl" {
             issc_core::load_image(e.path(), &Default::default())
                 .unwrap_or_else(|err| panic!("stored file is not a complete image: {err}"));
             let stem = e.path().file_stem().unwrap().to_string_lossy().into_owned();
@@ -393,8 +397,13 @@ fn serpapi_pages_until_max_and_keeps_the_key_out_of_logs() {
     assert!(!stdout(&o).contains("test-key-123") && !stderr(&o).contains("test-key-123"));
     let manifest = std::fs::read_to_string(out.join("manifest.jsonl")).unwrap();
     assert!(!manifest.contains("test-key-123"), "the key never reaches the manifest");
-    let stored = std::fs::read_dir(out.join("ada-lovelace")).unwrap().count();
+    let stored = std::fs::read_dir(out.join("ada-lovelace"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name() != "ATTRIBUTION.md")
+        .count();
     assert_eq!(stored, 3, "--max is honoured");
+    let attribution = std::fs::read_to_string(out.join("ada-lovelace/ATTRIBUTION.md")).unwrap();
+    assert_eq!(attribution.matches("- File: ").count(), 3, "ATTRIBUTION.md lists the 3 photos: {attribution}");
     // A .env file works too, and a higher --max resumes from page 0 without downloading anything twice.
     std::fs::write(tmp.path().join(".env"), "SERPAPI_API_KEY=test-key-123\n").unwrap();
     let o = run("10", None);

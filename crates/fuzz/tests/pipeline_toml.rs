@@ -1,10 +1,7 @@
-//! Fuzz target `pipeline_toml`: the reader of `issc run --config pipeline.toml` (`bins/issc/src/pipeline/config.rs`),
+//! Fuzz target `pipeline_toml`: the reader of `issc run --config pipeline.toml`
+//! (`issc_pipeline::PipelineConfig::load`),
 //! on mutated pipeline files (structure-aware: keys of the wrong type, huge numbers, NaN, long and odd Unicode
 //! strings, missing and unknown keys, extra tables; and bytes).
-//!
-//! That reader lives in the `issc` binary, which has no library target, so its source file is compiled into this
-//! test as a module (`#[path]`); it needs only `super::show` from its parent, defined here as the binary does.
-//! Should the reader move into a library (issc-pipeline, DESIGN.md §2), this test calls it there instead.
 //!
 //! Properties: no panic, an answer within the case limit, in a folder where every path the seeds name exists; an
 //! error names the file; a config accepted is sane (at least two people with distinct valid labels, sources that
@@ -15,13 +12,11 @@ use std::path::{Path, PathBuf};
 use issc_fuzz::harness::{Format, replay, text_cases};
 use issc_fuzz::{bounded, case_limit, regressions, run, seeds};
 
-#[allow(dead_code, clippy::all)]
-#[path = "../../../bins/issc/src/pipeline/config.rs"]
-mod config;
+use issc_pipeline::{PhotoSource, PipelineConfig};
 
-/// As the binary's `pipeline::show`, without the current-folder shortening.
+/// The path as error messages name it (the test's folder is not under the current folder).
 fn show(p: &Path) -> String {
-    p.display().to_string()
+    issc_pipeline::show(p)
 }
 
 const TARGET: &str = "pipeline_toml";
@@ -42,7 +37,7 @@ fn check(bytes: &[u8]) -> Result<(), String> {
         let dir = folder();
         let path: PathBuf = dir.path().join("pipeline.toml");
         std::fs::write(&path, &input).map_err(|e| e.to_string())?;
-        match config::load(&path, None) {
+        match PipelineConfig::load(&path, None) {
             Err(e) => {
                 let msg = format!("{e:#}");
                 if msg.contains(&show(&path)) { Ok(()) } else { Err(format!("error does not name the file: {msg}")) }
@@ -64,12 +59,12 @@ fn check(bytes: &[u8]) -> Result<(), String> {
                         return Err(format!("accepted max 0 for {}", p.label));
                     }
                     match &p.source {
-                        config::Source::Dir(d) if !d.is_dir() => return Err(format!("accepted missing folder {d:?}")),
-                        config::Source::Dir(d) if c.work.starts_with(d) => {
+                        PhotoSource::Dir(d) if !d.is_dir() => return Err(format!("accepted missing folder {d:?}")),
+                        PhotoSource::Dir(d) if c.work.starts_with(d) => {
                             return Err(format!("accepted work {:?} inside photo folder {d:?}", c.work));
                         }
-                        config::Source::Urls(u) if !u.is_file() => return Err(format!("accepted missing file {u:?}")),
-                        config::Source::Query(q) if q.trim().is_empty() => return Err("accepted an empty query".into()),
+                        PhotoSource::Urls(u) if !u.is_file() => return Err(format!("accepted missing file {u:?}")),
+                        PhotoSource::Query(q) if q.trim().is_empty() => return Err("accepted an empty query".into()),
                         _ => {}
                     }
                 }
@@ -96,7 +91,7 @@ fn pipeline_toml_seeds_load() {
         let dir = folder();
         let path = dir.path().join("pipeline.toml");
         std::fs::write(&path, b).map_err(|e| e.to_string())?;
-        config::load(&path, None).map(|_| ()).map_err(|e| format!("a seed no longer loads: {e:#}"))
+        PipelineConfig::load(&path, None).map(|_| ()).map_err(|e| format!("a seed no longer loads: {e:#}"))
     });
     replay(TARGET, "regression inputs", &regressions(TARGET), check);
 }

@@ -85,20 +85,12 @@ impl Default for CropSection {
 impl CropSection {
     /// The detector settings.
     pub fn detector_settings(&self) -> DetectorSettings {
-        let mut d = DetectorSettings::default();
-        d.detector = self.detector;
-        d.score = self.score;
-        d.nms = self.nms;
-        d.max_side = self.max_side;
-        d
+        DetectorSettings { detector: self.detector, score: self.score, nms: self.nms, max_side: self.max_side }
     }
 
     /// The crop stage's options: aligned crops of SFace's size.
     pub fn crop_options(&self) -> CropOptions {
-        let mut o = CropOptions::default();
-        o.min_face = self.min_face;
-        o.detector = self.detector_settings();
-        o
+        CropOptions { min_face: self.min_face, detector: self.detector_settings(), ..CropOptions::default() }
     }
 }
 

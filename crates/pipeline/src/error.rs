@@ -16,21 +16,21 @@ pub enum PipelineError {
     /// The downloader refused (its message names the setting or the service's answer).
     #[error(transparent)]
     Fetch(#[from] issc_downloader::FetchError),
-    /// An operation on a named input failed.
-    #[error("{context}: {source}")]
+    /// An operation on a named input failed. The message holds the cause's (so `cause` is not also a `source()`:
+    /// a printed error chain says it once).
+    #[error("{context}: {cause}")]
     Context {
         /// What was being done, on what.
         context: String,
         /// Why it failed.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        cause: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
 impl PipelineError {
     /// An error saying what was being done.
     pub fn context(context: impl fmt::Display, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self::Context { context: context.to_string(), source: source.into() }
+        Self::Context { context: context.to_string(), cause: source.into() }
     }
 }
 

@@ -20,9 +20,11 @@
 //! # Ok::<(), issc_pipeline::PipelineError>(())
 //! ```
 
+pub mod bench;
 pub mod config;
 pub mod crop;
 mod error;
+pub mod faces;
 pub mod fetch;
 mod progress;
 pub mod report;

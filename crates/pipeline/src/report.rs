@@ -519,7 +519,7 @@ pub fn render(i: &Input<'_>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::*;
+    use super::*;
 
     #[test]
     fn escapes_text_and_links() {

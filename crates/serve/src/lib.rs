@@ -24,6 +24,7 @@ mod face_api;
 pub mod face_attributes;
 pub mod fetch;
 mod metrics;
+pub mod startup;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -112,7 +112,7 @@ impl TrainCard {
         let path = run.join(CARD_FILE);
         let bad = |reason: String| TrainError::Run { path: path.clone(), reason };
         let text = std::fs::read(&path).map_err(|e| {
-            bad(format!("cannot read it ({e}): not a finished training run; train one into {}", run.display()))
+            bad(format!("cannot read it ({e}): not a finished training run; train one there first (`issc train`)"))
         })?;
         let card: TrainCard = serde_json::from_slice(&text)
             .map_err(|e| bad(format!("not a training card ({e}); train the run again")))?;

@@ -310,7 +310,7 @@ impl Learner for FinetuneLearner<'_> {
                     "none"
                 },
         });
-        (self.head.clone(), Some(backbone))
+        (self.head, Some(backbone))
     }
 }
 

@@ -304,7 +304,7 @@ struct RunConfig {
 pub fn settings_differences(run: &Path, opts: &TrainOptions, fingerprint: &str) -> Option<Vec<&'static str>> {
     let old: RunConfig = read_json(&run.join(CONFIG)).ok()?;
     let asked = RunConfig {
-        head: HeadConfig { hidden: opts.hidden, ..old.head.clone() },
+        head: HeadConfig { hidden: opts.hidden, ..old.head },
         dataset_fingerprint: fingerprint.to_string(),
         labels: old.labels.clone(),
         ..RunConfig::new(opts, &old.head, &old.labels, fingerprint, &old.data)
@@ -321,7 +321,7 @@ impl RunConfig {
             weight_decay: opts.weight_decay,
             batch: opts.batch,
             seed: opts.seed,
-            head: head.clone(),
+            head: *head,
             unfreeze: opts.unfreeze_for_config(),
             backbone_lr_scale: opts.backbone_lr_scale_for_config(),
             augment: opts.augment_for_config(),
@@ -589,7 +589,7 @@ impl Learner for HeadLearner<'_> {
     }
 
     fn card(&self) -> (HeadConfig, Option<serde_json::Value>) {
-        (self.head.clone(), None)
+        (self.head, None)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Detects the faces in a photo and identifies each against a large person group.
 //!
 //! ```text
-//! cargo run -p azure-face-client --example identify -- PHOTO --group GROUP_ID [--max N] [--threshold T]
+//! cargo run --example identify -- PHOTO --group GROUP_ID [--max N] [--threshold T]
 //! ```
 //!
 //! Endpoint and key come from AZURE_FACE_ENDPOINT and AZURE_FACE_KEY (or a `.env` file). Works against Azure

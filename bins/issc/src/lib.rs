@@ -1,0 +1,92 @@
+//! `issc`: who is in this photo? The command line over the isshesarahconnor libraries: argument parsing, settings,
+//! printing. `issc` runs every subcommand; `issc-fetch`, `issc-crop`, `issc-prepare`, `issc-train`, `issc-export` and
+//! `issc-serve` run one stage each with the same flags ([`stage_main`]).
+
+mod bench;
+mod cli;
+mod crop;
+mod faces;
+mod fetch;
+mod model;
+mod pipeline;
+mod prepare;
+mod progress;
+mod serve;
+mod train;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches};
+
+/// `issc`: every subcommand.
+pub fn main() -> ExitCode {
+    start(None)
+}
+
+/// A per-stage program (`issc-fetch`, ...): `issc <stage>` with the same flags, its own name in `--help`.
+pub fn stage_main(stage: &str) -> ExitCode {
+    start(Some(stage))
+}
+
+fn start(stage: Option<&str>) -> ExitCode {
+    // Secrets (SERPAPI_API_KEY, ...) may live in a git-ignored .env; the environment wins.
+    let _ = dotenvy::dotenv();
+    let args = parse_args(stage);
+    init_logging(args.verbose, args.quiet);
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The command line, with negative numbers accepted as values everywhere (`--margin -1` reaches the option's
+/// own check, which names it and its range, instead of clap's "unexpected argument '-1'").
+fn parse_args(stage: Option<&str>) -> cli::Cli {
+    fn negatives(cmd: clap::Command) -> clap::Command {
+        cmd.allow_negative_numbers(true).mut_subcommands(negatives)
+    }
+    let mut cmd = negatives(cli::Cli::command());
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(stage) = stage {
+        // `issc-fetch ARGS` is `issc fetch ARGS`, shown under its own name.
+        cmd = cmd.mut_subcommand(stage, |s| s.bin_name(format!("issc-{stage}")));
+        argv.insert(1.min(argv.len()), stage.into());
+    }
+    let matches = cmd.get_matches_from(argv);
+    cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ISSC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
+    use cli::Command;
+    let ctx = cli::Context::new(&args)?;
+    match args.command {
+        Command::Fetch(a) => fetch::run(&ctx, a),
+        Command::Detect(a) => faces::detect(&ctx, a, false),
+        Command::Embed(a) => faces::detect(&ctx, a, true),
+        Command::Verify(a) => faces::verify(&ctx, a),
+        Command::Crop(a) => crop::run(&ctx, a),
+        Command::Prepare(a) => prepare::run(&ctx, a),
+        Command::Doctor(a) => faces::doctor(&ctx, a),
+        Command::Bench(a) => bench::run(&ctx, a),
+        Command::Train(a) => train::run(&ctx, a),
+        Command::Export(a) => model::export(&ctx, a),
+        Command::Predict(a) => model::predict(&ctx, a),
+        Command::Run(a) => pipeline::run(&ctx, a),
+        Command::Serve(a) => serve::run(&ctx, a),
+    }
+}
