@@ -31,6 +31,26 @@ Models are found in ./models (or any parent folder, or next to the executable); 
 ISSC_MODELS_DIR. ONNX Runtime is used when its library is found (ORT_DYLIB_PATH, .ort/lib from \
 scripts/fetch-onnxruntime.sh, or a pip-installed onnxruntime); the pure-Rust tract engine otherwise.";
 
+const FETCH_HELP: &str = "\
+Searches (--query), side by side:
+  provider  key needed          finds                         licence and author kept
+  commons   no                  Wikimedia Commons photos      yes (--license cc0,pd,cc-by,cc-by-sa filters)
+            (JPEG/PNG/WebP only; SVG, PDF, TIFF, video, audio skipped; one API request at a time, maxlag, backoff)
+  bing      no                  Bing Images (the web)         no: \"unknown\", check each source page
+            (an unofficial results page: a changed page shape stops with an error, nothing wrong stored)
+  serpapi   SERPAPI_API_KEY     Google Images via SerpAPI     no (a paid key; env or .env, never a flag)
+Default: serpapi when SERPAPI_API_KEY is set, else commons. raw/<label>/ATTRIBUTION.md lists every stored web photo's
+source page, author and licence (what to credit when you publish).
+
+Every body is decoded before it is kept; files are stored as raw/<label>/<blake3>.<ext>, written atomically,
+duplicates by content once; raw/manifest.jsonl records every URL's outcome. Re-running resumes where it stopped.
+
+Examples:
+  issc fetch --query \"Ada Lovelace\" --provider commons --license cc0,pd,cc-by,cc-by-sa --out raw/ --max 50
+  issc fetch --query \"Ada Lovelace\" --provider bing --out raw/ --max 200
+  issc fetch --label ada-lovelace --urls urls.txt --out raw/ --concurrency 16 --blacklist blacklist.txt
+  issc fetch --label ada-lovelace --dir ~/Pictures/ada --out raw/";
+
 /// Top-level command line.
 #[derive(Parser, Debug)]
 #[command(name = "issc", version, about = ABOUT, after_help = AFTER_HELP, propagate_version = true)]
@@ -97,9 +117,9 @@ pub enum EngineArg {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Download a person's photos (SerpAPI Google Images, a URL list, or a folder) into raw/<label>/.
+    /// Download a person's photos (Wikimedia Commons, Bing Images, SerpAPI, a URL list, or a folder) into raw/<label>/.
     #[command(
-        after_help = "Every body is decoded before it is kept; files are stored as raw/<label>/<blake3>.<ext>, written atomically,\nduplicates by content once; raw/manifest.jsonl records every URL's outcome. Re-running resumes where it stopped.\nSERPAPI_API_KEY comes from the environment or a .env file.\n\nExamples:\n  issc fetch --query \"Ada Lovelace\" --out raw/ --max 200\n  issc fetch --label ada-lovelace --urls urls.txt --out raw/ --concurrency 16 --blacklist blacklist.txt\n  issc fetch --label ada-lovelace --dir ~/Pictures/ada --out raw/"
+        after_help = FETCH_HELP
     )]
     Fetch(FetchArgs),
     /// Find faces: box (x, y, w, h), score and 5 landmarks per face.
@@ -286,7 +306,11 @@ impl CropArgs {
 /// `--provider` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ProviderArg {
-    /// SerpAPI Google Images (needs --query and SERPAPI_API_KEY).
+    /// Wikimedia Commons search (no key; licence and author of every photo kept).
+    Commons,
+    /// Bing Images search (no key; no licence information).
+    Bing,
+    /// SerpAPI Google Images (needs SERPAPI_API_KEY).
     Serpapi,
     /// A file of URLs, one per line (--urls).
     Urls,
@@ -305,7 +329,8 @@ pub struct FetchArgs {
     /// Output folder (raw/).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Where candidates come from [default: urls with --urls, dir with --dir, else serpapi].
+    /// Where candidates come from [default: urls with --urls, dir with --dir; for --query serpapi when
+    /// SERPAPI_API_KEY is set, else commons].
     #[arg(long, value_enum)]
     pub provider: Option<ProviderArg>,
     /// URL list file for --provider urls.
@@ -347,9 +372,22 @@ pub struct FetchArgs {
     /// File of blacklisted domains and URL patterns (one per line).
     #[arg(long, value_name = "FILE")]
     pub blacklist: Option<PathBuf>,
+    /// Wikimedia Commons: keep only photos under these licence families (cc0, pd, cc-by, cc-by-sa, ...;
+    /// "CC BY 2.0" is cc-by, not cc-by-sa; versions ignored). Only with --provider commons.
+    #[arg(long, value_name = "LIST")]
+    pub license: Option<String>,
+    /// Wikimedia Commons: only files in this category (e.g. "Ada Lovelace").
+    #[arg(long, value_name = "NAME")]
+    pub category: Option<String>,
     /// SerpAPI search endpoint.
     #[arg(long, env = "SERPAPI_URL", default_value_t = FetchSettings::default().serpapi_url)]
     pub serpapi_url: String,
+    /// Wikimedia Commons API endpoint (a mirror, or a test server).
+    #[arg(long, value_name = "URL", default_value_t = FetchSettings::default().commons_url)]
+    pub commons_url: String,
+    /// Bing Images results endpoint (a test server).
+    #[arg(long, value_name = "URL", default_value_t = FetchSettings::default().bing_url)]
+    pub bing_url: String,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -371,6 +409,9 @@ impl FetchArgs {
         s.fail_limit = self.fail_limit;
         s.blacklist = self.blacklist.clone();
         s.serpapi_url = self.serpapi_url.clone();
+        s.commons_url = self.commons_url.clone();
+        s.bing_url = self.bing_url.clone();
+        s.license = self.license.clone();
         s.serpapi_key = serpapi_key();
         s
     }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use issc_downloader::slug;
-use issc_pipeline::PhotoSource;
+use issc_pipeline::{PhotoSource, SearchProvider};
 
 use crate::cli::{Context, FetchArgs, ProviderArg};
 use crate::progress::Bars;
@@ -15,7 +15,13 @@ pub fn run(ctx: &Context, args: FetchArgs) -> anyhow::Result<ExitCode> {
         (Some(p), _, _) => p,
         (None, Some(_), _) => ProviderArg::Urls,
         (None, None, Some(_)) => ProviderArg::Dir,
-        (None, None, None) => ProviderArg::Serpapi,
+        (None, None, None) => {
+            if crate::cli::serpapi_key().is_some() {
+                ProviderArg::Serpapi
+            } else {
+                ProviderArg::Commons
+            }
+        }
     };
     let label = match (&args.label, &args.query, &args.dir) {
         (Some(l), _, _) => l.clone(),
@@ -23,14 +29,28 @@ pub fn run(ctx: &Context, args: FetchArgs) -> anyhow::Result<ExitCode> {
         (None, None, Some(d)) => d.file_name().map(|n| slug(&n.to_string_lossy())).unwrap_or_default(),
         (None, None, None) => bail!("give --label (or --query, whose slug becomes the label)"),
     };
+    let search = |provider: SearchProvider| -> anyhow::Result<PhotoSource> {
+        let query = args
+            .query
+            .clone()
+            .with_context(|| format!("--provider {} searches for --query \"Person Name\"; give it", provider.name()))?;
+        if args.category.is_some() && provider != SearchProvider::Commons {
+            bail!("--category is a Wikimedia Commons category: use it with --provider commons");
+        }
+        let mut source = PhotoSource::search(query, provider);
+        if let PhotoSource::Query { category, .. } = &mut source {
+            category.clone_from(&args.category);
+        }
+        Ok(source)
+    };
     let source = match provider {
-        ProviderArg::Serpapi => {
-            PhotoSource::Query(args.query.clone().context("--provider serpapi needs --query \"Person Name\"")?)
-        }
-        ProviderArg::Urls => {
-            PhotoSource::Urls(args.urls.clone().context("--provider urls needs --urls FILE (one URL per line)")?)
-        }
-        ProviderArg::Dir => PhotoSource::Dir(args.dir.clone().context("--provider dir needs --dir DIR")?),
+        ProviderArg::Serpapi => search(SearchProvider::Serpapi)?,
+        ProviderArg::Commons => search(SearchProvider::Commons)?,
+        ProviderArg::Bing => search(SearchProvider::Bing)?,
+        ProviderArg::Urls => PhotoSource::Urls {
+            from: args.urls.clone().context("--provider urls needs --urls FILE (one URL per line)")?,
+        },
+        ProviderArg::Dir => PhotoSource::Dir { from: args.dir.clone().context("--provider dir needs --dir DIR")? },
     };
     let settings = args.settings();
     let summary =
@@ -52,6 +72,9 @@ pub fn run(ctx: &Context, args: FetchArgs) -> anyhow::Result<ExitCode> {
         for (reason, n) in map {
             println!("  {title} ({reason}): {n}");
         }
+    }
+    if let Some(a) = &summary.attribution {
+        println!("sources, authors and licences: {}", a.display());
     }
     println!("details: {}", manifest.display());
     Ok(ExitCode::SUCCESS)

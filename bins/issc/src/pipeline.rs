@@ -23,7 +23,9 @@ Config (TOML; paths are relative to the config file; unknown keys are refused):
                                  # the report shows what the model answers
   [fetch]       # as `issc fetch`: max (per person, 100), concurrency, per_host, timeout,
   max = 50      # connect_timeout, max_bytes, min_side, retries, max_redirects,
-                # fail_limit, blacklist = "file", serpapi_url
+                # fail_limit, blacklist = "file", provider (for queries: "auto" =
+                # serpapi with a key, else commons), license (commons: "cc0,pd,cc-by"),
+                # serpapi_url, commons_url, bing_url
   [crop]        # faces = "largest" (default: the largest face of each photo, i.e. the
   faces = "largest"   # person it is labelled with) | "best" (highest score) | "all";
                 # detector = "yunet" | "retinaface", score (0.6), nms, max_side, min_face
@@ -36,7 +38,9 @@ Config (TOML; paths are relative to the config file; unknown keys are refused):
   label = "Ada_Lovelace"
   dir = "people/Ada_Lovelace"    # a folder of photos, or
   # urls = "ada.txt"             # a file of image URLs (one per line), or
-  # query = "Ada Lovelace"       # SerpAPI Google Images (SERPAPI_API_KEY: env or .env)
+  # query = "Ada Lovelace"       # a search: provider = "commons" (no key; licence and
+  # provider = "commons"         # author kept), "bing" (no key) or "serpapi"
+                                 # (SERPAPI_API_KEY: env or .env); category = "…" (commons)
   # max = 20                     # optional: this person's [fetch] max
 
 Examples:

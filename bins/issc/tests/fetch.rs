@@ -369,7 +369,7 @@ fn serpapi_pages_until_max_and_keeps_the_key_out_of_logs() {
     let run = |max: &str, key: Option<&str>| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_issc"));
         cmd.args(["fetch", "--json", "--query", "Ada Lovelace", "--out", &out.display().to_string(), "--max", max])
-            .args(["--serpapi-url", &endpoint, "--retries", "0"])
+            .args(["--provider", "serpapi", "--serpapi-url", &endpoint, "--retries", "0"])
             .current_dir(tmp.path())
             .env("NO_PROXY", "127.0.0.1,localhost")
             .env_remove("HTTP_PROXY");
@@ -494,4 +494,176 @@ fn a_killed_run_leaves_only_complete_files_and_the_rerun_finishes() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(v["stored_total"], 9, "{v}");
     no_partial_files(&out);
+}
+
+/// A Wikimedia Commons API answer (`generator=search`, `prop=imageinfo`, `formatversion=2`; the shape of
+/// crates/downloader/tests/fixtures/commons, from the MediaWiki API documentation) listing `photos` (served by the
+/// same host under /img/) and one SVG drawing, which must be skipped.
+fn commons_answer(port: u16, person: &str, photos: &[String]) -> Value {
+    let mut pages: Vec<Value> = photos
+        .iter()
+        .enumerate()
+        .map(|(i, file)| {
+            let (licence, code, url) = if i % 2 == 0 {
+                ("CC BY-SA 4.0", "cc-by-sa-4.0", "https://creativecommons.org/licenses/by-sa/4.0")
+            } else {
+                ("Public domain", "pd", "")
+            };
+            serde_json::json!({"pageid": 1000 + i, "ns": 6, "title": format!("File:{file}"), "index": i + 1,
+                "imageinfo": [{"size": 20000, "width": 250, "height": 250, "mime": "image/jpeg",
+                    "url": format!("http://127.0.0.1:{port}/img/{person}/{file}"),
+                    "descriptionurl": format!("https://commons.wikimedia.org/wiki/File:{file}"),
+                    "extmetadata": {
+                        "LicenseShortName": {"value": licence}, "License": {"value": code},
+                        "LicenseUrl": {"value": url}, "AttributionRequired": {"value": if i % 2 == 0 { "true" } else { "false" }},
+                        "Artist": {"value": format!("<a href=\"https://commons.wikimedia.org/wiki/User:P{i}\">Photographer {i} &amp; Co</a>")}
+                    }}]})
+        })
+        .collect();
+    pages.push(serde_json::json!({"pageid": 999, "ns": 6, "title": "File:Drawing.svg", "index": 99,
+        "imageinfo": [{"size": 2000, "width": 100, "height": 100, "mime": "image/svg+xml",
+            "url": format!("http://127.0.0.1:{port}/img/drawing.svg"),
+            "descriptionurl": "https://commons.wikimedia.org/wiki/File:Drawing.svg",
+            "extmetadata": {"LicenseShortName": {"value": "CC0"}, "License": {"value": "cc0"}}}]}));
+    serde_json::json!({"batchcomplete": true, "query": {"pages": pages}})
+}
+
+/// Issue #15: `issc fetch --provider commons|bing` and `issc run` with `provider = "commons"`, against a local
+/// Commons-shaped API and a Bing-shaped results page; licence and author reach the manifest, ATTRIBUTION.md and
+/// report.html; --license filters; a licence filter with a provider that has no licences is refused.
+#[test]
+fn keyless_providers_from_the_command_line_and_issc_run_keep_licences() {
+    let data = shared_data().expect("../shared/data (identity/public) is needed").join("identity/public");
+    let people = ["Angelina_Jolie", "Yao_Ming"];
+    let photos: HashMap<String, Vec<String>> =
+        people.iter().map(|p| (p.to_string(), (1..=5).map(|n| format!("{p}_{n:04}.jpg")).collect())).collect();
+    let data2 = data.clone();
+    let photos2 = photos.clone();
+    let server = Server::start(Arc::new(move |path, query, _n, port| {
+        let q: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        let json = |v: Value| Reply::Full {
+            status: 200,
+            headers: vec![("Content-Type", "application/json".into())],
+            body: v.to_string().into_bytes(),
+        };
+        match path {
+            "/w/api.php" => {
+                let search = q.get("gsrsearch").cloned().unwrap_or_default();
+                let person = people.iter().find(|p| search.contains(p.split('_').nth(1).unwrap_or("-")));
+                match person {
+                    Some(p) => json(commons_answer(port, p, &photos2[*p])),
+                    None => json(serde_json::json!({"batchcomplete": true})),
+                }
+            }
+            "/images/async" => {
+                let first: usize = q.get("first").and_then(|f| f.parse().ok()).unwrap_or(1);
+                if first > 1 {
+                    return Reply::Full { status: 200, headers: vec![], body: Vec::new() };
+                }
+                let anchors: String = photos2["Yao_Ming"][..2]
+                    .iter()
+                    .map(|f| {
+                        let m = serde_json::json!({"murl": format!("http://127.0.0.1:{port}/img/Yao_Ming/{f}"),
+                            "purl": format!("https://example.org/{f}.html"), "t": f});
+                        let m = m.to_string().replace('&', "&amp;").replace('"', "&quot;");
+                        format!("<div class=\"imgpt\"><a class=\"iusc\" m=\"{m}\" href=\"/images/search\"></a></div>")
+                    })
+                    .collect();
+                Reply::Full {
+                    status: 200,
+                    headers: vec![("Content-Type", "text/html".into())],
+                    body: format!("<html><body>{anchors}</body></html>").into_bytes(),
+                }
+            }
+            p if p.starts_with("/img/") && p.ends_with(".jpg") => {
+                let rel = p.trim_start_matches("/img/");
+                match std::fs::read(data2.join(rel)) {
+                    Ok(body) => jpeg(body),
+                    Err(_) => Reply::Full { status: 404, headers: vec![], body: vec![] },
+                }
+            }
+            _ => Reply::Full { status: 404, headers: vec![], body: b"not found".to_vec() },
+        }
+    }));
+    let commons = format!("http://127.0.0.1:{}/w/api.php", server.port);
+    let bing = format!("http://127.0.0.1:{}/images/async", server.port);
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("raw").display().to_string();
+    let fetch = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_issc"));
+        cmd.arg("fetch")
+            .args(args)
+            .args(["--out", &raw, "--json"])
+            .current_dir(tmp.path())
+            .env_remove("SERPAPI_API_KEY");
+        cmd.output().unwrap()
+    };
+
+    // Commons, CC BY-SA only: the 3 CC BY-SA photos of 5, the SVG never fetched.
+    let o = fetch(&[
+        "--query",
+        "Angelina Jolie",
+        "--provider",
+        "commons",
+        "--commons-url",
+        &commons,
+        "--license",
+        "cc-by-sa",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["stored_total"], 3, "{v}");
+    assert!(v["skipped"]["not_a_photo"].as_u64().unwrap_or(0) >= 1, "the SVG is skipped: {v}");
+    let attribution = std::fs::read_to_string(tmp.path().join("raw/angelina-jolie/ATTRIBUTION.md")).unwrap();
+    assert!(attribution.contains("Photographer 0 & Co") && attribution.contains("CC BY-SA 4.0"), "{attribution}");
+    assert!(!attribution.contains("Public domain"), "filtered out: {attribution}");
+    let manifest = std::fs::read_to_string(tmp.path().join("raw/manifest.jsonl")).unwrap();
+    assert!(manifest.contains("\"license\":\"CC BY-SA 4.0\""), "{manifest}");
+    assert_eq!(server.hits("/img/drawing.svg").len(), 0, "non-photos are never downloaded");
+
+    // Bing: no licence information, said so; a licence filter is refused there.
+    let o = fetch(&["--query", "Yao Ming", "--provider", "bing", "--bing-url", &bing, "--license", "cc0"]);
+    assert!(!o.status.success() && stderr(&o).contains("licen"), "{}", stderr(&o));
+    let o = fetch(&["--query", "Yao Ming", "--provider", "bing", "--bing-url", &bing]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["stored_total"], 2, "{v}");
+    let attribution = std::fs::read_to_string(tmp.path().join("raw/yao-ming/ATTRIBUTION.md")).unwrap();
+    assert!(attribution.contains("unknown"), "{attribution}");
+
+    // issc run: two people from Commons (provider = "commons"), trained; the report credits the photos.
+    let config = tmp.path().join("people.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "work = \"work\"\n[fetch]\ncommons_url = \"{commons}\"\nmax = 5\n[prepare]\nsplit = [0.6, 0.2, 0.2]\n\
+             min_per_label = 2\n[[person]]\nlabel = \"Angelina_Jolie\"\nquery = \"Angelina Jolie\"\nprovider = \"commons\"\n\
+             [[person]]\nlabel = \"Yao_Ming\"\nquery = \"Yao Ming\"\n"
+        ),
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_issc"))
+        .args(["--engine", "ort", "run", "--config", &config.display().to_string(), "--json"])
+        .current_dir(tmp.path())
+        .env_remove("SERPAPI_API_KEY")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(summary["stages"]["fetch"]["stored"], 10, "both people from Commons (no key: commons): {summary}");
+    assert!(summary["people"][1]["from"].as_str().unwrap().contains("commons"), "{summary}");
+    let report = std::fs::read_to_string(tmp.path().join("work/report.html")).unwrap();
+    assert!(report.contains("Photo sources and licences"), "the report credits the photos");
+    assert!(report.contains("Photographer 1 &amp; Co") && report.contains("Public domain"), "author and licence");
+    assert!(report.contains("https://creativecommons.org/licenses/by-sa/4.0"), "licence link");
+    // A rerun asks Commons nothing new and downloads nothing.
+    let before = server.hits("/w/api.php").len();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_issc"))
+        .args(["--engine", "ort", "run", "--config", &config.display().to_string(), "--json"])
+        .current_dir(tmp.path())
+        .env_remove("SERPAPI_API_KEY")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(server.hits("/w/api.php").len(), before, "an up-to-date search is not repeated");
 }

@@ -339,7 +339,7 @@ fn bad_configs_are_refused_with_clear_messages_and_write_nothing() {
             "query_without_key",
             format!(
                 "work = \"query_without_key-work\"\n{}{}",
-                person("Ada", "query = \"Ada Lovelace\""),
+                person("Ada", "query = \"Ada Lovelace\"\nprovider = \"serpapi\""),
                 person("Grace", "dir = \"grace\"")
             ),
             vec!["[[person]] #1", "SERPAPI_API_KEY", ".env"],

@@ -59,12 +59,18 @@ fn check(bytes: &[u8]) -> Result<(), String> {
                         return Err(format!("accepted max 0 for {}", p.label));
                     }
                     match &p.source {
-                        PhotoSource::Dir(d) if !d.is_dir() => return Err(format!("accepted missing folder {d:?}")),
-                        PhotoSource::Dir(d) if c.work.starts_with(d) => {
+                        PhotoSource::Dir { from: d } if !d.is_dir() => {
+                            return Err(format!("accepted missing folder {d:?}"));
+                        }
+                        PhotoSource::Dir { from: d } if c.work.starts_with(d) => {
                             return Err(format!("accepted work {:?} inside photo folder {d:?}", c.work));
                         }
-                        PhotoSource::Urls(u) if !u.is_file() => return Err(format!("accepted missing file {u:?}")),
-                        PhotoSource::Query(q) if q.trim().is_empty() => return Err("accepted an empty query".into()),
+                        PhotoSource::Urls { from: u } if !u.is_file() => {
+                            return Err(format!("accepted missing file {u:?}"));
+                        }
+                        PhotoSource::Query { from: q, .. } if q.trim().is_empty() => {
+                            return Err("accepted an empty query".into());
+                        }
                         _ => {}
                     }
                 }

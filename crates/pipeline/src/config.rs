@@ -11,7 +11,7 @@ use issc_detect::DetectorKind;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Ctx, PipelineError, Result};
-use crate::fetch::{FetchSettings, PhotoSource};
+use crate::fetch::{FetchSettings, PhotoSource, SearchProvider};
 use crate::train::TrainSettings;
 use crate::{CropOptions, DetectorSettings, show};
 
@@ -147,6 +147,8 @@ struct PersonToml {
     dir: Option<PathBuf>,
     urls: Option<PathBuf>,
     query: Option<String>,
+    provider: Option<SearchProvider>,
+    category: Option<String>,
     max: Option<usize>,
 }
 
@@ -278,7 +280,7 @@ impl PipelineConfig {
             None => None,
         };
         for person in &people {
-            if let PhotoSource::Dir(d) = &person.source
+            if let PhotoSource::Dir { from: d } = &person.source
                 && work.starts_with(d)
             {
                 return Err(err(
@@ -358,14 +360,14 @@ fn people(raw: &ConfigToml, base: &Path, err: &ErrFn<'_>) -> Result<Vec<Person>>
             Some(l) => format!("[[person]] #{n} (label = {l:?})"),
             None => format!("[[person]] #{n}"),
         };
-        let source = person_source(pt, base, &name, err)?;
+        let source = person_source(pt, base, &name, raw.fetch.provider, err)?;
         let label = match (&pt.label, &source) {
             (Some(l), _) => l.clone(),
-            (None, PhotoSource::Query(q)) => issc_downloader::slug(q),
-            (None, PhotoSource::Dir(d)) => {
+            (None, PhotoSource::Query { from: q, .. }) => issc_downloader::slug(q),
+            (None, PhotoSource::Dir { from: d }) => {
                 d.file_name().map(|x| issc_downloader::slug(&x.to_string_lossy())).unwrap_or_default()
             }
-            (None, PhotoSource::Urls(_)) => {
+            (None, PhotoSource::Urls { .. }) => {
                 return Err(err(&name, "needs a label (the person's name, used as folder name and class)".into()));
             }
         };
@@ -400,15 +402,28 @@ fn people(raw: &ConfigToml, base: &Path, err: &ErrFn<'_>) -> Result<Vec<Person>>
 }
 
 /// A person's one source of photos, resolved against the config file's folder.
-fn person_source(pt: &PersonToml, base: &Path, name: &str, err: &ErrFn<'_>) -> Result<PhotoSource> {
+fn person_source(
+    pt: &PersonToml,
+    base: &Path,
+    name: &str,
+    fetch_provider: SearchProvider,
+    err: &ErrFn<'_>,
+) -> Result<PhotoSource> {
     let sources = [pt.dir.is_some(), pt.urls.is_some(), pt.query.is_some()].iter().filter(|x| **x).count();
     if sources != 1 {
         return Err(err(
             name,
             format!(
-                "has {} photo sources; give exactly one of dir = \"folder\", urls = \"file\" or query = \"Name\"",
+                "has {} photo sources; give exactly one of dir = \"folder\", urls = \"file\" or query = \"Name\" \
+             (with provider = \"commons\", \"bing\" or \"serpapi\")",
                 if sources == 0 { "no" } else { "several" }
             ),
+        ));
+    }
+    if pt.query.is_none() && (pt.provider.is_some() || pt.category.is_some()) {
+        return Err(err(
+            name,
+            "provider and category go with query = \"Name\" (a search), not with dir or urls".into(),
         ));
     }
     if let Some(d) = &pt.dir {
@@ -423,7 +438,7 @@ fn person_source(pt: &PersonToml, base: &Path, name: &str, err: &ErrFn<'_>) -> R
                 ),
             ));
         }
-        return Ok(PhotoSource::Dir(p));
+        return Ok(PhotoSource::Dir { from: p });
     }
     if let Some(u) = &pt.urls {
         let p = resolve(base, u);
@@ -436,11 +451,15 @@ fn person_source(pt: &PersonToml, base: &Path, name: &str, err: &ErrFn<'_>) -> R
                 ),
             ));
         }
-        return Ok(PhotoSource::Urls(p));
+        return Ok(PhotoSource::Urls { from: p });
     }
     let q = pt.query.clone().unwrap_or_default();
     if q.trim().is_empty() {
         return Err(err(&format!("{name}, query"), "is empty; give the person's name".into()));
     }
-    Ok(PhotoSource::Query(q.trim().to_string()))
+    let provider = pt.provider.unwrap_or(fetch_provider);
+    if pt.category.is_some() && !matches!(provider, SearchProvider::Commons | SearchProvider::Auto) {
+        return Err(err(&format!("{name}, category"), "only the commons provider searches by category".into()));
+    }
+    Ok(PhotoSource::Query { from: q.trim().to_string(), provider, category: pt.category.clone() })
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use issc_core::LoadOptions;
-use issc_downloader::{Blacklist, FetchOptions, SerpApi, Source, Summary, provider};
+use issc_downloader::{Bing, Blacklist, Commons, FetchOptions, LicenseFilter, SerpApi, Source, Summary, provider};
 use serde::{Deserialize, Serialize};
 
 use crate::Progress;
@@ -33,35 +33,99 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Where a person's photos come from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase", tag = "kind", content = "from")]
-#[non_exhaustive]
-pub enum PhotoSource {
-    /// A local folder.
-    Dir(PathBuf),
-    /// A file of image URLs, one per line.
-    Urls(PathBuf),
-    /// A SerpAPI Google Images search for this query.
-    Query(String),
+/// Which image search answers a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchProvider {
+    /// SerpAPI when a SerpAPI key is set, else Wikimedia Commons.
+    #[default]
+    Auto,
+    /// SerpAPI Google Images (a paid key).
+    Serpapi,
+    /// Wikimedia Commons (no key; every photo's licence and author kept).
+    Commons,
+    /// Bing Images (no key; no licence information).
+    Bing,
 }
 
-impl PhotoSource {
-    /// `dir`, `urls` or `query`.
-    pub fn kind(&self) -> &'static str {
+impl SearchProvider {
+    /// The provider that runs: [`Auto`](Self::Auto) resolved by whether a SerpAPI key is set.
+    pub fn resolve(self, settings: &FetchSettings) -> SearchProvider {
         match self {
-            PhotoSource::Dir(_) => "dir",
-            PhotoSource::Urls(_) => "urls",
-            PhotoSource::Query(_) => "query",
+            SearchProvider::Auto if settings.serpapi_key.is_some() => SearchProvider::Serpapi,
+            SearchProvider::Auto => SearchProvider::Commons,
+            p => p,
         }
     }
 
-    /// For messages: `folder people/ada`, `SerpAPI search "Ada Lovelace"`.
+    /// `auto`, `serpapi`, `commons` or `bing`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SearchProvider::Auto => "auto",
+            SearchProvider::Serpapi => "serpapi",
+            SearchProvider::Commons => "commons",
+            SearchProvider::Bing => "bing",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            SearchProvider::Auto => "image",
+            SearchProvider::Serpapi => "SerpAPI",
+            SearchProvider::Commons => "Wikimedia Commons",
+            SearchProvider::Bing => "Bing Images",
+        }
+    }
+}
+
+/// Where a person's photos come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+#[non_exhaustive]
+pub enum PhotoSource {
+    /// A local folder.
+    Dir {
+        /// The folder.
+        from: PathBuf,
+    },
+    /// A file of image URLs, one per line.
+    Urls {
+        /// The file.
+        from: PathBuf,
+    },
+    /// An image search.
+    Query {
+        /// What is searched for (the person's name).
+        from: String,
+        /// Which search.
+        provider: SearchProvider,
+        /// Wikimedia Commons: only files in this category.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        category: Option<String>,
+    },
+}
+
+impl PhotoSource {
+    /// A search for `query` with `provider`.
+    pub fn search(query: impl Into<String>, provider: SearchProvider) -> Self {
+        PhotoSource::Query { from: query.into(), provider, category: None }
+    }
+
+    /// `dir`, `urls` or `query`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PhotoSource::Dir { .. } => "dir",
+            PhotoSource::Urls { .. } => "urls",
+            PhotoSource::Query { .. } => "query",
+        }
+    }
+
+    /// For messages: `folder people/ada`, `Wikimedia Commons search "Ada Lovelace"`.
     pub fn describe(&self) -> String {
         match self {
-            PhotoSource::Dir(p) => format!("folder {}", crate::show(p)),
-            PhotoSource::Urls(p) => format!("URL list {}", crate::show(p)),
-            PhotoSource::Query(q) => format!("SerpAPI search \"{q}\""),
+            PhotoSource::Dir { from } => format!("folder {}", crate::show(from)),
+            PhotoSource::Urls { from } => format!("URL list {}", crate::show(from)),
+            PhotoSource::Query { from, provider, .. } => format!("{} search \"{from}\"", provider.title()),
         }
     }
 }
@@ -93,8 +157,17 @@ pub struct FetchSettings {
     pub fail_limit: u32,
     /// File of blacklisted domains and URL patterns, one per line.
     pub blacklist: Option<PathBuf>,
+    /// Which search answers a person's `query` when the person does not say (`auto`: SerpAPI when a key is set,
+    /// else Wikimedia Commons).
+    pub provider: SearchProvider,
+    /// Wikimedia Commons: keep only these licence families, comma-separated (`cc0,pd,cc-by,cc-by-sa`).
+    pub license: Option<String>,
     /// SerpAPI search endpoint.
     pub serpapi_url: String,
+    /// Wikimedia Commons API endpoint (`…/w/api.php`: the public one, a mirror, or a test server).
+    pub commons_url: String,
+    /// Bing Images results endpoint.
+    pub bing_url: String,
     /// SerpAPI key: from the environment (`SERPAPI_API_KEY`) or `.env` only, never from a file.
     #[serde(skip)]
     pub serpapi_key: Option<Secret>,
@@ -115,7 +188,11 @@ impl Default for FetchSettings {
             max_redirects: d.max_redirects,
             fail_limit: d.fail_limit,
             blacklist: None,
+            provider: SearchProvider::Auto,
+            license: None,
             serpapi_url: issc_downloader::SERPAPI_URL.into(),
+            commons_url: issc_downloader::COMMONS_URL.into(),
+            bing_url: issc_downloader::BING_URL.into(),
             serpapi_key: None,
         }
     }
@@ -138,8 +215,14 @@ impl FetchSettings {
         if self.max_bytes == 0 {
             return bad("max_bytes", "must be at least 1".into());
         }
-        url::Url::parse(&self.serpapi_url)
-            .map_err(|e| PipelineError::Config(format!("fetch setting serpapi_url: {:?}: {e}", self.serpapi_url)))?;
+        for (key, u) in
+            [("serpapi_url", &self.serpapi_url), ("commons_url", &self.commons_url), ("bing_url", &self.bing_url)]
+        {
+            url::Url::parse(u).map_err(|e| PipelineError::Config(format!("fetch setting {key}: {u:?}: {e}")))?;
+        }
+        if let Some(l) = &self.license {
+            LicenseFilter::parse(l).map_err(|e| PipelineError::Config(format!("fetch setting license: {e}")))?;
+        }
         Ok(())
     }
 
@@ -169,15 +252,38 @@ impl FetchSettings {
     }
 }
 
-/// The downloader's source for `source` (reads the folder or the URL list; a search needs the SerpAPI key).
+/// The downloader's source for `source` (reads the folder or the URL list; SerpAPI needs its key).
 pub fn open_source(source: &PhotoSource, settings: &FetchSettings) -> Result<Source> {
     Ok(match source {
-        PhotoSource::Dir(d) => Source::Dir(provider::read_dir(d).ctx(|| format!("folder {}", d.display()))?),
-        PhotoSource::Urls(f) => Source::Urls(provider::read_url_list(f).ctx(|| format!("URL list {}", f.display()))?),
-        PhotoSource::Query(q) => {
-            // No key: the provider's own error says which variable to set.
-            let key = settings.serpapi_key.as_ref().map(|k| k.expose().to_string()).unwrap_or_default();
-            Source::SerpApi(SerpApi::new(settings.serpapi_url.clone(), key, q.clone())?)
+        PhotoSource::Dir { from } => {
+            Source::Dir(provider::read_dir(from).ctx(|| format!("folder {}", from.display()))?)
+        }
+        PhotoSource::Urls { from } => {
+            Source::Urls(provider::read_url_list(from).ctx(|| format!("URL list {}", from.display()))?)
+        }
+        PhotoSource::Query { from, provider, category } => {
+            let provider = provider.resolve(settings);
+            if settings.license.is_some() && provider != SearchProvider::Commons {
+                return Err(PipelineError::Config(format!(
+                    "fetch setting license: only Wikimedia Commons says which licence a photo has; {} does not \
+                     (use the commons provider, or leave the licence filter out)",
+                    provider.title()
+                )));
+            }
+            match provider {
+                SearchProvider::Commons => {
+                    let mut c = Commons::new(settings.commons_url.clone(), from.clone())?;
+                    c.category = category.clone();
+                    c.license = settings.license.as_deref().map(LicenseFilter::parse).transpose()?;
+                    Source::Commons(c)
+                }
+                SearchProvider::Bing => Source::Bing(Bing::new(settings.bing_url.clone(), from.clone())?),
+                SearchProvider::Serpapi | SearchProvider::Auto => {
+                    // No key: the provider's own error says which variable to set.
+                    let key = settings.serpapi_key.as_ref().map(|k| k.expose().to_string()).unwrap_or_default();
+                    Source::SerpApi(SerpApi::new(settings.serpapi_url.clone(), key, from.clone())?)
+                }
+            }
         }
     })
 }

@@ -39,7 +39,7 @@ use std::path::Path;
 pub use config::{CropSection, FacesPolicy, Person, PipelineConfig, PrepareSection};
 pub use crop::{CropMode, CropOptions, CropSummary};
 pub use error::{PipelineError, Result};
-pub use fetch::{FetchSettings, PhotoSource, Secret, fetch_label};
+pub use fetch::{FetchSettings, PhotoSource, SearchProvider, Secret, fetch_label};
 pub use progress::{Progress, Task};
 pub use run::run;
 pub use runtime::{DetectorSettings, Runtime, RuntimeOptions};

@@ -24,6 +24,8 @@ pub struct Input<'a> {
     pub crops: &'a [CropEntry],
     /// Original file names of the photos in `raw/`, by `<label>/<stored file>`.
     pub originals: &'a BTreeMap<String, String>,
+    /// `raw/manifest.jsonl`: where each stored photo came from, with its licence and author when known.
+    pub sources: &'a [issc_downloader::Entry],
     /// Crops kept for the dataset (`<label>/<file>`).
     pub kept: &'a BTreeSet<String>,
     /// `dataset/dataset.json`.
@@ -113,6 +115,51 @@ fn figure(out: &mut String, src: &str, caption: &str, tag: Option<&str>, class: 
         tag.map(|t| format!("<span class=\"tag {t}\">{t}</span> ")).unwrap_or_default(),
         esc(caption)
     );
+}
+
+/// "Photo sources": every stored web photo with its source page, author and licence (what to credit), per person.
+fn sources_section(i: &Input<'_>) -> String {
+    let mut stored: BTreeMap<&str, &issc_downloader::Entry> = BTreeMap::new();
+    for e in i.sources {
+        if let Some(p) = &e.path
+            && (e.attribution.is_some() || e.url.starts_with("http"))
+        {
+            stored.insert(p.as_str(), e);
+        }
+    }
+    if stored.is_empty() {
+        return String::new();
+    }
+    let mut h = String::from(
+        "<h2 id=\"sources\">Photo sources and licences</h2><p class=\"meta\">Where each downloaded photo came from, \
+         who made it and under which licence, as the search provider said (Wikimedia Commons gives licence and \
+         author; other searches do not: check the source page before you publish). Also in \
+         <code>raw/&lt;label&gt;/ATTRIBUTION.md</code>.</p>\n<table><tr><th>person</th><th>photo</th><th>author</th>\
+         <th>licence</th></tr>\n",
+    );
+    let unknown = "<span class=\"meta\">unknown</span>".to_string();
+    for (path, e) in stored {
+        let a = e.attribution.clone().unwrap_or_default();
+        let title = a.title.clone().unwrap_or_else(|| i.originals.get(path).cloned().unwrap_or_else(|| path.into()));
+        let link = |text: &str, url: &Option<String>| match url {
+            Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
+                format!("<a href=\"{}\">{}</a>", esc(u), esc(text))
+            }
+            _ => esc(text),
+        };
+        let photo = link(&title, &a.page.clone().or_else(|| Some(e.url.clone())));
+        let author = a.author.as_deref().map_or_else(|| unknown.clone(), esc);
+        let licence = a.license.as_deref().map_or_else(|| unknown.clone(), |l| link(l, &a.license_url));
+        let credit =
+            if a.attribution_required == Some(true) { " <span class=\"meta\">(credit required)</span>" } else { "" };
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{photo}</td><td>{author}</td><td>{licence}{credit}</td></tr>",
+            esc(&e.label)
+        );
+    }
+    h.push_str("</table>\n");
+    h
 }
 
 /// The whole page.
@@ -275,6 +322,8 @@ pub fn render(i: &Input<'_>) -> String {
         );
     }
     h.push_str("</table>\n");
+
+    h.push_str(&sources_section(i));
 
     // Gallery.
     let fates: BTreeMap<&str, Fate> = i.dataset.files.iter().map(|f| (f.path.as_str(), f.fate)).collect();

@@ -24,7 +24,7 @@ use serde_json::Value;
 use crate::config::{FacesPolicy, Person, PipelineConfig};
 use crate::crop::{CropEntry, CropStatus};
 use crate::error::{Ctx, PipelineError, Result, bail};
-use crate::fetch::PhotoSource;
+use crate::fetch::{PhotoSource, SearchProvider};
 use crate::summary::*;
 use crate::{
     CACHE, CROPS, DATASET, FACES, MARKER, MODEL, Progress, RAW, REPORT, RUNS, Runtime, read_json, report, show,
@@ -41,11 +41,18 @@ const FORMAT: &str = "issc-run/1";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct SearchRecord {
     query: String,
+    /// The provider that answered (records from before providers: SerpAPI).
+    #[serde(default = "serpapi")]
+    provider: String,
     max: usize,
     stored: usize,
 }
 
 type Searches = BTreeMap<String, SearchRecord>;
+
+fn serpapi() -> String {
+    "serpapi".into()
+}
 
 /// Run every stage of the pipeline that is not up to date and write the report; returns where the exported model
 /// is. Everything that can be refused (the work folder, each person's source) is refused before anything is
@@ -107,6 +114,7 @@ pub fn run(cfg: &PipelineConfig, runtime: &Runtime, progress: &dyn Progress) -> 
         work: &work,
         crops: &crops.entries,
         originals: &originals,
+        sources: &entries,
         kept: &crops.kept,
         dataset: &manifest,
         run_dir: &trained.run_dir,
@@ -146,11 +154,12 @@ fn fetch_plan(cfg: &PipelineConfig) -> Result<Vec<bool>> {
     for (i, p) in cfg.people.iter().enumerate() {
         let todo = fetch_pending(cfg, p, &entries, &searches)
             .map_err(|e| PipelineError::context(format!("{file}: [[person]] #{} (label = {:?})", i + 1, p.label), e))?;
-        if todo && matches!(p.source, PhotoSource::Query(_)) && cfg.fetch.serpapi_key.is_none() {
+        let serpapi = matches!(p.source, PhotoSource::Query { provider: SearchProvider::Serpapi, .. });
+        if todo && serpapi && cfg.fetch.serpapi_key.is_none() {
             bail!(
-                "{file}: [[person]] #{} (label = {:?}): query needs SERPAPI_API_KEY (a SerpAPI key) in the \
-                 environment or in a .env file — never in the config; or give the photos with dir = \"folder\" \
-                 or urls = \"file\"",
+                "{file}: [[person]] #{} (label = {:?}): provider = \"serpapi\" needs SERPAPI_API_KEY (a SerpAPI \
+                 key) in the environment or in a .env file — never in the config; or search without a key with \
+                 provider = \"commons\" or \"bing\", or give the photos with dir = \"folder\" or urls = \"file\"",
                 i + 1,
                 p.label
             );
@@ -183,10 +192,12 @@ fn fetch_stage(
         fetch.duplicates += s.duplicates;
         fetch.rejected += s.rejected.values().sum::<usize>();
         fetch.failed += s.failed.values().sum::<usize>();
-        if let PhotoSource::Query(q) = &p.source
+        if let PhotoSource::Query { from: q, provider, .. } = &p.source
             && s.search_error.is_none()
         {
-            searches.insert(p.label.clone(), SearchRecord { query: q.clone(), max: p.max, stored: s.stored_total });
+            let provider = provider.resolve(&cfg.fetch).name().to_string();
+            let record = SearchRecord { query: q.clone(), provider, max: p.max, stored: s.stored_total };
+            searches.insert(p.label.clone(), record);
             write_json(&raw.join(SEARCHES), &searches)?;
         }
     }
@@ -198,8 +209,10 @@ fn fetch_stage(
             label: p.label.clone(),
             source: p.source.kind().into(),
             from: match &p.source {
-                PhotoSource::Dir(d) | PhotoSource::Urls(d) => show(d),
-                PhotoSource::Query(q) => q.clone(),
+                PhotoSource::Dir { from } | PhotoSource::Urls { from } => show(from),
+                PhotoSource::Query { from, provider, .. } => {
+                    format!("{from} ({})", provider.resolve(&cfg.fetch).name())
+                }
             },
             photos: History::of(&entries, &p.label).stored,
             ..PersonSummary::default()
@@ -251,11 +264,18 @@ fn fetch_pending(cfg: &PipelineConfig, p: &Person, entries: &[Entry], searches: 
         return Ok(false);
     }
     let candidates = match &p.source {
-        PhotoSource::Dir(d) => issc_downloader::provider::read_dir(d).ctx(|| format!("folder {}", show(d)))?,
-        PhotoSource::Urls(f) => issc_downloader::provider::read_url_list(f).ctx(|| format!("URL list {}", show(f)))?,
-        PhotoSource::Query(q) => {
-            // Searched before with this query and at least this max: the search gave what it had.
-            let same = searches.get(&p.label).is_some_and(|s| s.query == *q && s.max >= p.max);
+        PhotoSource::Dir { from } => {
+            issc_downloader::provider::read_dir(from).ctx(|| format!("folder {}", show(from)))?
+        }
+        PhotoSource::Urls { from } => {
+            issc_downloader::provider::read_url_list(from).ctx(|| format!("URL list {}", show(from)))?
+        }
+        PhotoSource::Query { from: q, provider, .. } => {
+            // Searched before with this query, provider and at least this max: the search gave what it had.
+            let provider = provider.resolve(&cfg.fetch).name();
+            let same = searches
+                .get(&p.label)
+                .is_some_and(|s| s.query == *q && s.provider.as_str() == provider && s.max >= p.max);
             return Ok(!same);
         }
     };
