@@ -25,6 +25,7 @@ pub const CHECKS: &[Check] = &[
     ("quotas_hold_even_under_concurrent_additions", quotas),
     ("search_is_exact_best_face_per_person", search_is_exact),
     ("paging_ordering_and_errors_match", paging_ordering_and_errors),
+    ("face_ids_live_until_their_ttl_and_a_full_store_refuses", face_ids),
 ];
 
 const LPG: Kind = Kind::LargePersonGroup;
@@ -433,4 +434,53 @@ pub fn deletions_leave_no_rows(open: &Open<'_>, remnants: &dyn Fn(&[f32], &[&str
     assert!(remnants(&marker, &texts) > 0);
     s.delete_collection(LPG, "g").unwrap();
     assert_eq!(remnants(&marker, &texts), 0, "a deleted group left something behind");
+}
+
+/// detect's faceIds ([`FaceStore::face_ids`]): kept with their model until their time to live, then gone and swept;
+/// never dropped before it: when `max` live ones are held, more are refused (all or none) with the time until enough
+/// expire.
+pub fn face_ids(open: &Open<'_>) {
+    use std::time::Duration;
+    let s = open(4).unwrap();
+    let ids = s.face_ids();
+    let full = |r: Result<Vec<Uuid>>| match r {
+        Err(StoreError::FaceIdsFull { retry_after, held }) => (retry_after, held),
+        other => panic!("expected FaceIdsFull, got {other:?}"),
+    };
+    let a = ids.insert(&[e(1, 4)], "recognition_04", Duration::from_secs(60), 2).unwrap()[0];
+    let got = ids.get(&[a, Uuid::new_v4(), a]).unwrap();
+    let face = got[0].as_ref().expect("a live faceId");
+    assert_eq!((face.embedding.as_slice(), face.recognition_model.as_str()), (e(1, 4).as_slice(), "recognition_04"));
+    assert_eq!((got[1].is_none(), got[2].as_ref()), (true, Some(face)), "unknown: none; the same id twice: twice");
+    assert!(ids.get(&[]).unwrap().is_empty());
+    // A short-lived one expires (by the store's clock) and makes room.
+    let gone = ids.insert(&[e(2, 4)], "recognition_01", Duration::from_millis(300), 2).unwrap()[0];
+    assert!(ids.get(&[gone]).unwrap()[0].is_some());
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(ids.get(&[gone]).unwrap()[0].is_none(), "expired");
+    let b = ids.insert(&[e(3, 4)], "recognition_04", Duration::from_secs(120), 2).unwrap()[0];
+    assert_eq!(ids.held().unwrap(), 2, "the expired one was swept to make room");
+    // Full: nothing live is dropped; the answer says when the soonest expiry frees a place.
+    let (retry, held) = full(ids.insert(&[e(4, 4)], "recognition_04", Duration::from_secs(180), 2));
+    assert_eq!(held, 2);
+    assert!(retry > Duration::from_secs(55) && retry <= Duration::from_secs(60), "{retry:?}");
+    assert!(matches!(ids.room(1, 2), Err(StoreError::FaceIdsFull { .. })));
+    ids.room(1, 3).unwrap();
+    assert!(ids.get(&[a, b]).unwrap().iter().all(Option::is_some), "unexpired ids are kept");
+    // Two more wait for the second expiry; all or none is inserted.
+    let (retry, _) = full(ids.insert(&[e(5, 4), e(6, 4)], "recognition_04", Duration::from_secs(60), 2));
+    assert!(retry > Duration::from_secs(115) && retry <= Duration::from_secs(120), "{retry:?}");
+    assert_eq!(ids.held().unwrap(), 2);
+    let (retry, _) = full(ids.insert(&vec![e(0, 4); 5], "recognition_04", Duration::from_secs(60), 2));
+    assert!(retry >= Duration::from_secs(1));
+    // Several at once, all or none, under a larger bound.
+    let many = ids.insert(&[e(7, 4), e(8, 4), e(9, 4)], "recognition_03", Duration::from_millis(300), 10).unwrap();
+    assert_eq!(many.len(), 3);
+    assert_eq!(ids.held().unwrap(), 5);
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(ids.sweep().unwrap(), 3, "the expired ones are swept");
+    assert_eq!(ids.held().unwrap(), 2);
+    assert_eq!(ids.sweep().unwrap(), 0);
+    assert!(ids.get(&many).unwrap().iter().all(Option::is_none));
+    assert!(ids.get(&[a, b]).unwrap().iter().all(Option::is_some));
 }

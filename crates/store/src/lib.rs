@@ -15,6 +15,10 @@
 //!
 //! As in Azure, additions become searchable at the next `train`; deletions take effect at once.
 //!
+//! Transient state follows the store's reach ([`FaceStore::face_ids`], [`FaceIds`]): `detect`'s faceIds live in
+//! the process with [`SqliteStore`] ([`MemoryFaceIds`]) and in the database with `PgStore`, as training operations
+//! do in both, so that replicas behind a load balancer answer any request whichever of them served the last.
+//!
 //! ```
 //! use issc_store::{FaceStore, Kind, SqliteStore};
 //! let dir = tempfile::tempdir()?;
@@ -32,6 +36,7 @@
 #[cfg(any(test, feature = "postgres"))]
 #[doc(hidden)]
 pub mod conformance;
+mod face_ids;
 mod hnsw;
 mod index;
 #[cfg(feature = "postgres")]
@@ -43,6 +48,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 #[cfg(feature = "postgres")]
 pub use self::postgres::PgStore;
+pub use face_ids::{DetectedFace, FaceIds, MemoryFaceIds};
 pub use hnsw::{HnswIndex, HnswParams};
 pub use index::{ExactIndex, Hit, IndexBuilder, VectorIndex, dot, normalized};
 pub use quantized::{QuantizedBuilder, QuantizedIndex};
@@ -259,6 +265,14 @@ pub enum StoreError {
     /// No such operation.
     #[error("operation {0} is not found")]
     OperationNotFound(Uuid),
+    /// As many live faceIds as the server holds: none is dropped before its time to live.
+    #[error("{held} faceIds are live, the most this server holds; retry in {} s", retry_after.as_secs())]
+    FaceIdsFull {
+        /// When enough of them will have expired.
+        retry_after: std::time::Duration,
+        /// Live faceIds held now.
+        held: usize,
+    },
     /// An embedding of the wrong length.
     #[error("embedding has {got} values; this store holds {expected}-d embeddings")]
     Dimension {
@@ -459,6 +473,10 @@ pub trait FaceStore: Send + Sync + std::fmt::Debug {
 
     /// Faces in a face list (face lists answer `FaceListNotReady` when empty).
     fn face_count(&self, kind: Kind, collection: &str) -> Result<usize>;
+
+    /// Where `detect`'s transient faceIds live: in this process for [`SqliteStore`] (one machine), in the database
+    /// for `PgStore` (every server sharing it sees them and their expiry).
+    fn face_ids(&self) -> &dyn FaceIds;
 }
 
 #[cfg(test)]

@@ -31,6 +31,16 @@ const SCHEMA_LOCK: i64 = 0x6973_7363_7374_6f72; // "isscstor"
 /// What a training interrupted by a restart reports (as in the SQLite store).
 const STOPPED: &str = "the server stopped during training; train again";
 
+/// How long a training may stay `running` before another server takes its owner for dead (a training here is one
+/// short transaction, so only a server killed between `begin_training` and `run_training` leaves one behind).
+const TRAINING_LEASE: Duration = Duration::from_secs(60);
+
+/// Finished operations are kept this long (Azure keeps them two days), then swept by the next training.
+const OPERATIONS_KEPT: &str = "2 days";
+
+/// Most expired faceIds one insertion sweeps in passing (more than it adds, so expired rows never pile up).
+const SWEEP_IN_PASSING: i64 = 256;
+
 fn schema(dim: usize) -> String {
     format!(
         r#"
@@ -60,6 +70,17 @@ CREATE INDEX IF NOT EXISTS issc_faces_by_person ON issc_faces(person_id, seq);
 CREATE TABLE IF NOT EXISTS issc_operations(
     id text COLLATE "C" PRIMARY KEY, kind text NOT NULL, collection text NOT NULL, status text NOT NULL,
     created text NOT NULL, last_action text NOT NULL, finished text, message text);
+-- Who runs a training, and since when (the database's clock): a running one whose owner is gone is failed.
+ALTER TABLE issc_collections ADD COLUMN IF NOT EXISTS train_owner text, ADD COLUMN IF NOT EXISTS train_started timestamptz;
+ALTER TABLE issc_operations ADD COLUMN IF NOT EXISTS started timestamptz;
+-- detect's transient faceIds, shared by every server; expiry by the database's clock.
+CREATE TABLE IF NOT EXISTS issc_face_ids(
+    id text COLLATE "C" PRIMARY KEY, expires timestamptz NOT NULL, recognition_model text NOT NULL,
+    embedding vector({dim}) NOT NULL);
+CREATE INDEX IF NOT EXISTS issc_face_ids_by_expiry ON issc_face_ids(expires);
+-- How many rows issc_face_ids holds; every change of it holds this row's lock, so the count is exact.
+CREATE TABLE IF NOT EXISTS issc_face_id_count(one boolean PRIMARY KEY DEFAULT true CHECK (one), n bigint NOT NULL);
+INSERT INTO issc_face_id_count(one, n) VALUES (true, 0) ON CONFLICT DO NOTHING;
 "#
     )
 }
@@ -135,6 +156,10 @@ pub struct PgStore {
     dim: usize,
     pool: Mutex<Pool>,
     freed: Condvar,
+    /// Marks the trainings this store runs (a fresh id per connect).
+    instance: String,
+    /// See [`TRAINING_LEASE`].
+    training_lease: Duration,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -147,10 +172,20 @@ impl Drop for PgStore {
     fn drop(&mut self) {
         // Closing a client blocks on its runtime, which panics inside an async context (where a server may drop
         // its state): close them on a thread of their own.
-        let idle = std::mem::take(&mut self.pool.get_mut().unwrap_or_else(PoisonError::into_inner).idle);
-        if !idle.is_empty() {
-            let _ = std::thread::spawn(move || drop(idle)).join();
-        }
+        let mut idle = std::mem::take(&mut self.pool.get_mut().unwrap_or_else(PoisonError::into_inner).idle);
+        let (config, instance) = (self.config.clone(), self.instance.clone());
+        // Trainings this store began and did not finish will not finish: say so now rather than at lease expiry.
+        let _ = std::thread::spawn(move || {
+            let client = match idle.pop() {
+                Some(c) if !c.is_closed() => Some(c),
+                _ => config.connect(NoTls).ok(),
+            };
+            if let Some(mut c) = client {
+                let _ = fail_trainings(&mut c, "train_owner = $1", &[&instance]);
+            }
+            drop(idle);
+        })
+        .join();
     }
 }
 
@@ -197,6 +232,39 @@ fn message(msg: String) -> Box<dyn std::error::Error + Send + Sync> {
     msg.into()
 }
 
+/// Fail the running trainings of the collections `filter` selects (its parameters from `$1`) and their operations.
+fn fail_trainings(
+    c: &mut impl GenericClient,
+    filter: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> std::result::Result<u64, ::postgres::Error> {
+    let t = now();
+    let n = params.len();
+    let mut p: Vec<&(dyn ToSql + Sync)> = params.to_vec();
+    p.push(&t);
+    p.push(&STOPPED);
+    let ops = c.execute(
+        &format!(
+            "UPDATE issc_operations SET status = 'failed', last_action = ${a}, finished = ${a}, message = ${b}
+             WHERE status = 'running' AND (kind, collection) IN (
+                 SELECT kind, id FROM issc_collections WHERE train_status = 'running' AND ({filter}))",
+            a = n + 1,
+            b = n + 2
+        ),
+        &p,
+    )?;
+    c.execute(
+        &format!(
+            "UPDATE issc_collections SET train_status = 'failed', train_last_action = ${a}, train_message = ${b},
+             train_owner = NULL WHERE train_status = 'running' AND ({filter})",
+            a = n + 1,
+            b = n + 2
+        ),
+        &p,
+    )?;
+    Ok(ops)
+}
+
 impl PgStore {
     /// Connect to the database at `url` (`postgresql://user:password@host:port/dbname`, or `key=value` pairs; a
     /// missing password is taken from `PGPASSWORD`), create the pgvector extension and the tables if missing, for
@@ -223,13 +291,27 @@ impl PgStore {
         if dim == 0 || dim > MAX_DIM {
             return Err(fail(message(format!("pgvector holds 1 to {MAX_DIM} dimensions, not {dim}"))));
         }
-        let store =
-            Self { config, location, dim, pool: Mutex::new(Pool { idle: vec![], open: 0 }), freed: Condvar::new() };
+        let store = Self {
+            config,
+            location,
+            dim,
+            pool: Mutex::new(Pool { idle: vec![], open: 0 }),
+            freed: Condvar::new(),
+            instance: Uuid::new_v4().to_string(),
+            training_lease: TRAINING_LEASE,
+        };
         {
             let mut c = store.conn()?;
             store.prepare(&mut c)?;
         }
         Ok(store)
+    }
+
+    /// How long a training may stay running before other servers take its owner for dead and report it failed
+    /// (default one minute; a training here takes one short transaction).
+    pub fn with_training_lease(mut self, lease: Duration) -> Self {
+        self.training_lease = lease;
+        self
     }
 
     /// The connection string with its password hidden, for logs.
@@ -268,20 +350,26 @@ impl PgStore {
             }
         }
         tx.batch_execute(&schema(self.dim)).map_err(|e| self.db(e))?;
-        let t = now();
-        tx.execute(
-            "UPDATE issc_collections SET train_status = 'failed', train_last_action = $1, train_message = $2
-             WHERE train_status = 'running'",
-            &[&t, &STOPPED],
-        )
-        .map_err(|e| self.db(e))?;
-        tx.execute(
-            "UPDATE issc_operations SET status = 'failed', last_action = $1, finished = $1, message = $2
-             WHERE status IN ('running', 'notStarted')",
-            &[&t, &STOPPED],
-        )
-        .map_err(|e| self.db(e))?;
+        // Other servers may be training right now: only trainings whose owner is gone are failed (see `stale`).
+        self.fail_stale(&mut tx)?;
         tx.commit().map_err(|e| self.db(e))
+    }
+
+    /// Fail the trainings that have been running longer than the lease (their server died), or that an older
+    /// version left running without an owner.
+    fn fail_stale(&self, c: &mut impl GenericClient) -> Result<()> {
+        let lease = self.training_lease.as_secs_f64();
+        fail_trainings(c, "train_started IS NULL OR train_started < now() - make_interval(secs => $1)", &[&lease])
+            .map_err(|e| self.db(e))?;
+        // Operations left running without their collection's training (the collection was deleted meanwhile).
+        let t = now();
+        c.execute(
+            "UPDATE issc_operations SET status = 'failed', last_action = $2, finished = $2, message = $3
+             WHERE status IN ('running', 'notStarted') AND (started IS NULL OR started < now() - make_interval(secs => $1))",
+            &[&lease, &t, &STOPPED],
+        )
+        .map_err(|e| self.db(e))?;
+        Ok(())
     }
 
     fn db(&self, source: ::postgres::Error) -> StoreError {
@@ -435,6 +523,10 @@ fn collection_of(r: &::postgres::Row) -> Collection {
 impl FaceStore for PgStore {
     fn dim(&self) -> usize {
         self.dim
+    }
+
+    fn face_ids(&self) -> &dyn FaceIds {
+        self
     }
 
     fn create_collection(
@@ -735,6 +827,11 @@ impl FaceStore for PgStore {
 
     fn training(&self, kind: Kind, id: &str) -> Result<Training> {
         let mut c = self.conn()?;
+        let (t, _) = self.training_row(&mut *c, kind, id, "")?;
+        if t.status != Status::Running {
+            return Ok(t);
+        }
+        self.fail_stale(&mut *c)?;
         self.training_row(&mut *c, kind, id, "").map(|t| t.0)
     }
 
@@ -743,20 +840,34 @@ impl FaceStore for PgStore {
         let mut tx = c.transaction().map_err(|e| self.db(e))?;
         let (t, _) = self.training_row(&mut tx, kind, id, "FOR UPDATE")?;
         if t.status == Status::Running {
-            return Err(StoreError::TrainingRunning(kind, id.to_string()));
+            // One whose server died is failed (and this one may start); a live one is refused.
+            let lease = self.training_lease.as_secs_f64();
+            let filter = "kind = $1 AND id = $2 AND (train_started IS NULL OR \
+                          train_started < now() - make_interval(secs => $3))";
+            let n = fail_trainings(&mut tx, filter, &[&kind.tag(), &id, &lease]).map_err(|e| self.db(e))?;
+            let (t, _) = self.training_row(&mut tx, kind, id, "")?;
+            if t.status == Status::Running {
+                return Err(StoreError::TrainingRunning(kind, id.to_string()));
+            }
+            tracing::warn!("{} '{id}': a training whose server stopped is failed ({n} operation)", kind.azure_name());
         }
         let op = Operation::running();
         let ts = op.created.clone();
         tx.execute(
             "UPDATE issc_collections SET train_status = 'running', train_created = $3, train_last_action = $3,
-                 train_message = NULL WHERE kind = $1 AND id = $2",
-            &[&kind.tag(), &id, &ts],
+                 train_message = NULL, train_owner = $4, train_started = now() WHERE kind = $1 AND id = $2",
+            &[&kind.tag(), &id, &ts, &self.instance],
         )
         .map_err(|e| self.db(e))?;
         tx.execute(
-            "INSERT INTO issc_operations(id, kind, collection, status, created, last_action)
-             VALUES ($1, $2, $3, 'running', $4, $4)",
+            "INSERT INTO issc_operations(id, kind, collection, status, created, last_action, started)
+             VALUES ($1, $2, $3, 'running', $4, $4, now())",
             &[&op.id.to_string(), &kind.tag(), &id, &ts],
+        )
+        .map_err(|e| self.db(e))?;
+        tx.execute(
+            &format!("DELETE FROM issc_operations WHERE status <> 'running' AND started < now() - interval '{OPERATIONS_KEPT}'"),
+            &[],
         )
         .map_err(|e| self.db(e))?;
         tx.commit().map_err(|e| self.db(e))?;
@@ -778,15 +889,21 @@ impl FaceStore for PgStore {
                 .map_err(|e| self.db(e))?
                 .get(0);
             let ts = now();
+            // Only the operation still running is finished: one failed meanwhile (its lease ran out) stays failed.
+            let n = tx
+                .execute(
+                    "UPDATE issc_operations SET status = 'succeeded', last_action = $2, finished = $2
+                     WHERE id = $1 AND status = 'running'",
+                    &[&operation.to_string(), &ts],
+                )
+                .map_err(|e| self.db(e))?;
+            if n == 0 {
+                return Err(StoreError::OperationNotFound(operation));
+            }
             tx.execute(
                 "UPDATE issc_collections SET train_status = 'succeeded', train_last_action = $3,
-                     train_last_success = $3, trained_upto = $4 WHERE kind = $1 AND id = $2",
+                     train_last_success = $3, trained_upto = $4, train_owner = NULL WHERE kind = $1 AND id = $2",
                 &[&kind.tag(), &id, &ts, &upto],
-            )
-            .map_err(|e| self.db(e))?;
-            tx.execute(
-                "UPDATE issc_operations SET status = 'succeeded', last_action = $2, finished = $2 WHERE id = $1",
-                &[&operation.to_string(), &ts],
             )
             .map_err(|e| self.db(e))?;
             tx.commit().map_err(|e| self.db(e))
@@ -795,16 +912,20 @@ impl FaceStore for PgStore {
             let ts = now();
             let msg = e.to_string();
             if let Ok(mut c) = self.conn() {
-                let _ = c.execute(
-                    "UPDATE issc_collections SET train_status = 'failed', train_last_action = $3, train_message = $4
-                     WHERE kind = $1 AND id = $2",
-                    &[&kind.tag(), &id, &ts, &msg],
-                );
-                let _ = c.execute(
+                // Only this training: another server may have begun a newer one since (after this one's lease).
+                let n = c.execute(
                     "UPDATE issc_operations SET status = 'failed', last_action = $2, finished = $2, message = $3
-                     WHERE id = $1",
+                     WHERE id = $1 AND status = 'running'",
                     &[&operation.to_string(), &ts, &msg],
                 );
+                if n.is_ok_and(|n| n > 0) {
+                    let _ = c.execute(
+                        "UPDATE issc_collections SET train_status = 'failed', train_last_action = $3,
+                             train_message = $4, train_owner = NULL
+                         WHERE kind = $1 AND id = $2 AND train_status = 'running' AND train_owner = $5",
+                        &[&kind.tag(), &id, &ts, &msg, &self.instance],
+                    );
+                }
             }
         }
         result
@@ -812,6 +933,13 @@ impl FaceStore for PgStore {
 
     fn operation(&self, id: Uuid) -> Result<Operation> {
         let mut c = self.conn()?;
+        let running: Option<bool> = c
+            .query_opt("SELECT status = 'running' FROM issc_operations WHERE id = $1", &[&id.to_string()])
+            .map_err(|e| self.db(e))?
+            .map(|r| r.get(0));
+        if running == Some(true) {
+            self.fail_stale(&mut *c)?;
+        }
         c.query_opt(
             "SELECT status, created, last_action, finished, message FROM issc_operations WHERE id = $1",
             &[&id.to_string()],
@@ -847,5 +975,143 @@ impl FaceStore for PgStore {
             .map_err(|e| self.db(e))?
             .get(0);
         Ok(n as usize)
+    }
+}
+
+impl PgStore {
+    /// Lock the faceId count (every change of `issc_face_ids` holds it) and sweep expired ids in passing: at most
+    /// `limit`, or all. The count afterwards.
+    fn lock_and_sweep(&self, tx: &mut ::postgres::Transaction<'_>, limit: Option<i64>) -> Result<i64> {
+        let held: i64 =
+            tx.query_one("SELECT n FROM issc_face_id_count FOR UPDATE", &[]).map_err(|e| self.db(e))?.get(0);
+        let swept = tx
+            .execute(
+                "DELETE FROM issc_face_ids WHERE id IN (
+                     SELECT id FROM issc_face_ids WHERE expires <= now() ORDER BY expires LIMIT $1)",
+                &[&limit],
+            )
+            .map_err(|e| self.db(e))?;
+        let held = held - i64::try_from(swept).unwrap_or(i64::MAX);
+        if swept > 0 {
+            tx.execute("UPDATE issc_face_id_count SET n = $1", &[&held.max(0)]).map_err(|e| self.db(e))?;
+        }
+        Ok(held.max(0))
+    }
+
+    /// Inside a transaction holding the count: room for `n` more under `max`, else [`StoreError::FaceIdsFull`]
+    /// (after sweeping every expired id and recounting, so that the answer is exact).
+    fn make_room(&self, tx: &mut ::postgres::Transaction<'_>, n: usize, max: usize, held: i64) -> Result<()> {
+        let want = |held: i64| usize::try_from(held).unwrap_or(usize::MAX).saturating_add(n);
+        if want(held) <= max.max(1) {
+            return Ok(());
+        }
+        self.lock_and_sweep(tx, None)?;
+        let held: i64 = tx.query_one("SELECT count(*) FROM issc_face_ids", &[]).map_err(|e| self.db(e))?.get(0);
+        tx.execute("UPDATE issc_face_id_count SET n = $1", &[&held]).map_err(|e| self.db(e))?;
+        let over = want(held).saturating_sub(max.max(1));
+        if over == 0 {
+            return Ok(());
+        }
+        // The `over`-th soonest expiry frees enough (or, for more faces than fit at all, the latest).
+        let secs: Option<f64> = tx
+            .query_opt(
+                "SELECT extract(epoch FROM coalesce(
+                     (SELECT expires FROM issc_face_ids ORDER BY expires OFFSET $1 LIMIT 1),
+                     (SELECT max(expires) FROM issc_face_ids)) - now())::float8",
+                &[&i64::try_from(over - 1).unwrap_or(i64::MAX)],
+            )
+            .map_err(|e| self.db(e))?
+            .and_then(|r| r.get(0));
+        let retry_after = Duration::try_from_secs_f64(secs.unwrap_or(1.0).max(1.0)).unwrap_or(Duration::from_secs(1));
+        Err(StoreError::FaceIdsFull { retry_after, held: usize::try_from(held).unwrap_or(usize::MAX) })
+    }
+}
+
+impl FaceIds for PgStore {
+    fn room(&self, n: usize, max: usize) -> Result<()> {
+        let mut c = self.conn()?;
+        let held: i64 = c.query_one("SELECT n FROM issc_face_id_count", &[]).map_err(|e| self.db(e))?.get(0);
+        if usize::try_from(held).unwrap_or(usize::MAX).saturating_add(n) <= max.max(1) {
+            return Ok(());
+        }
+        let mut tx = c.transaction().map_err(|e| self.db(e))?;
+        let held = self.lock_and_sweep(&mut tx, Some(SWEEP_IN_PASSING))?;
+        let room = self.make_room(&mut tx, n, max, held);
+        // The sweep is kept whatever the answer.
+        tx.commit().map_err(|e| self.db(e))?;
+        room
+    }
+
+    fn insert(&self, embeddings: &[Vec<f32>], recognition_model: &str, ttl: Duration, max: usize) -> Result<Vec<Uuid>> {
+        if let Some(e) = embeddings.iter().find(|e| e.len() != self.dim) {
+            return Err(StoreError::Dimension { expected: self.dim, got: e.len() });
+        }
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(|e| self.db(e))?;
+        let held = self.lock_and_sweep(&mut tx, Some(SWEEP_IN_PASSING))?;
+        if let Err(e) = self.make_room(&mut tx, embeddings.len(), max, held) {
+            tx.commit().map_err(|e| self.db(e))?;
+            return Err(e);
+        }
+        // At most a century (the API allows a day).
+        let secs = ttl.as_secs_f64().min(100.0 * 365.0 * 86_400.0);
+        let insert = tx
+            .prepare(
+                "INSERT INTO issc_face_ids(id, expires, recognition_model, embedding)
+                 VALUES ($1, now() + make_interval(secs => $2), $3, $4)",
+            )
+            .map_err(|e| self.db(e))?;
+        let mut ids = Vec::with_capacity(embeddings.len());
+        for e in embeddings {
+            let id = Uuid::new_v4();
+            tx.execute(&insert, &[&id.to_string(), &secs, &recognition_model, &Vector(e)]).map_err(|e| self.db(e))?;
+            ids.push(id);
+        }
+        tx.execute("UPDATE issc_face_id_count SET n = n + $1", &[&i64::try_from(ids.len()).unwrap_or(i64::MAX)])
+            .map_err(|e| self.db(e))?;
+        tx.commit().map_err(|e| self.db(e))?;
+        Ok(ids)
+    }
+
+    fn get(&self, ids: &[Uuid]) -> Result<Vec<Option<DetectedFace>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        let mut c = self.conn()?;
+        let rows = c
+            .query(
+                "SELECT id, recognition_model, embedding FROM issc_face_ids WHERE id = ANY($1) AND expires > now()",
+                &[&keys],
+            )
+            .map_err(|e| self.db(e))?;
+        let found: std::collections::HashMap<Uuid, DetectedFace> = rows
+            .iter()
+            .map(|r| {
+                let face = DetectedFace {
+                    embedding: std::sync::Arc::new(r.get::<_, VectorOut>(2).0),
+                    recognition_model: r.get(1),
+                };
+                (uuid(r.get(0)), face)
+            })
+            .collect();
+        // The same id twice gets the same face twice.
+        Ok(ids.iter().map(|id| found.get(id).cloned()).collect())
+    }
+
+    fn sweep(&self) -> Result<usize> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(|e| self.db(e))?;
+        let before: i64 =
+            tx.query_one("SELECT n FROM issc_face_id_count FOR UPDATE", &[]).map_err(|e| self.db(e))?.get(0);
+        let after = self.lock_and_sweep(&mut tx, None)?;
+        tx.commit().map_err(|e| self.db(e))?;
+        Ok(usize::try_from(before - after).unwrap_or(0))
+    }
+
+    fn held(&self) -> Result<usize> {
+        let mut c = self.conn()?;
+        let n: i64 = c.query_one("SELECT n FROM issc_face_id_count", &[]).map_err(|e| self.db(e))?.get(0);
+        Ok(usize::try_from(n).unwrap_or(0))
     }
 }

@@ -52,6 +52,8 @@ pub struct SqliteStore {
     /// search (WAL readers: they never wait for a writer).
     readers: Mutex<Vec<Connection>>,
     trained: RwLock<HashMap<(Kind, String), Snapshot>>,
+    /// detect's faceIds: in the process (one machine).
+    face_ids: MemoryFaceIds,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -120,6 +122,7 @@ impl SqliteStore {
             conn: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
             trained: RwLock::new(HashMap::new()),
+            face_ids: MemoryFaceIds::new(),
         })
     }
 
@@ -327,6 +330,10 @@ impl SqliteStore {
 impl FaceStore for SqliteStore {
     fn dim(&self) -> usize {
         self.dim
+    }
+
+    fn face_ids(&self) -> &dyn FaceIds {
+        &self.face_ids
     }
 
     fn create_collection(

@@ -317,7 +317,7 @@ fn a_schema_of_its_own(url: &str) {
             .unwrap()
             .get(0)
     };
-    assert_eq!((count("faces_here"), count("public")), (5, 0));
+    assert_eq!((count("faces_here"), count("public")), (7, 0));
 }
 
 /// The search stays exact: no approximate (hnsw, ivfflat) index exists on the embeddings.
@@ -333,6 +333,87 @@ fn no_approximate_index(url: &str) {
         .collect();
     assert!(!defs.is_empty());
     assert!(defs.iter().all(|d| !d.contains("hnsw") && !d.contains("ivfflat") && !d.contains("embedding")), "{defs:?}");
+}
+
+/// detect's faceIds are shared by every server on the database: given out by one, found by the other, expired for
+/// both by the database's clock, swept by either; the bound on live ids holds across servers adding at once.
+fn face_ids_shared_by_two_processes(url: &str) {
+    let a = PgStore::connect(url, 4).unwrap();
+    let b = PgStore::connect(url, 4).unwrap();
+    let (fa, fb) = (a.face_ids(), b.face_ids());
+    let live = fa.insert(&[vec![1.0, 0.0, 0.0, 0.0]], "recognition_04", Duration::from_secs(60), 100).unwrap()[0];
+    let brief = fb.insert(&[vec![0.0, 1.0, 0.0, 0.0]], "recognition_01", Duration::from_millis(300), 100).unwrap()[0];
+    let seen = fb.get(&[live, brief]).unwrap();
+    assert_eq!(seen[0].as_ref().map(|f| f.recognition_model.as_str()), Some("recognition_04"), "A's id on B");
+    assert_eq!(seen[0].as_ref().map(|f| f.embedding.to_vec()), Some(vec![1.0, 0.0, 0.0, 0.0]));
+    assert!(fa.get(&[brief]).unwrap()[0].is_some(), "B's id on A");
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(fa.get(&[brief]).unwrap()[0].is_none() && fb.get(&[brief]).unwrap()[0].is_none(), "expired for both");
+    assert_eq!(fa.sweep().unwrap(), 1, "A sweeps what B gave out");
+    assert_eq!(fb.held().unwrap(), 1);
+    let mut c = Client::connect(url, NoTls).unwrap();
+    let rows: i64 = c.query_one("SELECT count(*) FROM issc_face_ids", &[]).unwrap().get(0);
+    assert_eq!(rows, 1, "the expired row is gone from the database");
+
+    // Eight threads over two stores add 3 faces at a time under a bound of 40 live ids: never more are held, and
+    // every refusal is a FaceIdsFull with a wait.
+    const MAX: usize = 40;
+    let (given, refused) = std::thread::scope(|scope| {
+        let tasks: Vec<_> = (0..8)
+            .map(|t| {
+                let ids = if t % 2 == 0 { fa } else { fb };
+                scope.spawn(move || {
+                    let (mut given, mut refused) = (0, 0);
+                    for _ in 0..6 {
+                        match ids.insert(&vec![vec![0.5; 4]; 3], "recognition_04", Duration::from_secs(60), MAX) {
+                            Ok(v) => given += v.len(),
+                            Err(StoreError::FaceIdsFull { retry_after, held }) => {
+                                assert!(retry_after >= Duration::from_secs(1) && held + 3 > MAX, "{held}");
+                                refused += 1;
+                            }
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    (given, refused)
+                })
+            })
+            .collect();
+        tasks.into_iter().map(|t| t.join().unwrap()).fold((0, 0), |x, y| (x.0 + y.0, x.1 + y.1))
+    });
+    let rows: i64 = c.query_one("SELECT count(*) FROM issc_face_ids", &[]).unwrap().get(0);
+    assert_eq!(rows as usize, 1 + given, "every id given out is stored once");
+    assert!(rows as usize <= MAX && rows as usize > MAX - 3, "{rows} live ids for a bound of {MAX}");
+    assert!(refused > 0);
+    assert_eq!(fa.held().unwrap(), rows as usize, "the shared count is exact");
+    assert!(matches!(fb.room(3, MAX), Err(StoreError::FaceIdsFull { .. })));
+    assert!(matches!(
+        fa.insert(&[vec![1.0; 5]], "recognition_04", Duration::from_secs(1), MAX),
+        Err(StoreError::Dimension { expected: 4, got: 5 })
+    ));
+}
+
+/// A server that starts while another trains leaves that training alone; a training whose server was killed (no
+/// clean shutdown) is failed once its lease runs out, and the collection can be trained again.
+fn trainings_survive_a_new_replica_and_a_dead_ones_lease_expires(url: &str) {
+    let lpg = Kind::LargePersonGroup;
+    let a = PgStore::connect(url, 4).unwrap();
+    a.create_collection(lpg, "g", "g", None, "recognition_04").unwrap();
+    let op = a.begin_training(lpg, "g").unwrap();
+    let b = PgStore::connect(url, 4).unwrap().with_training_lease(Duration::from_secs(1));
+    assert_eq!(b.operation(op.id).unwrap().status, issc_store::Status::Running, "a new replica's start");
+    a.run_training(lpg, "g", op.id).unwrap();
+    assert_eq!(b.operation(op.id).unwrap().status, issc_store::Status::Succeeded);
+
+    let op = a.begin_training(lpg, "g").unwrap();
+    std::mem::forget(a); // killed: no Drop, no clean-up
+    assert!(matches!(b.begin_training(lpg, "g"), Err(StoreError::TrainingRunning(..))), "within the lease");
+    assert_eq!(b.training(lpg, "g").unwrap().status, issc_store::Status::Running);
+    std::thread::sleep(Duration::from_millis(1500));
+    let stale = b.operation(op.id).unwrap();
+    assert_eq!(stale.status, issc_store::Status::Failed, "{stale:?}");
+    assert!(stale.message.is_some_and(|m| m.contains("train again")) && stale.finished.is_some());
+    assert_eq!(b.training(lpg, "g").unwrap().status, issc_store::Status::Failed);
+    conformance::train(&b, lpg, "g");
 }
 
 /// A check, given the URL of a fresh database.
@@ -372,6 +453,11 @@ fn pgstore_passes_every_check_against_a_real_postgres() {
     checks.push(("used_from_a_tokio_server", Box::new(used_from_a_tokio_server)));
     checks.push(("a_schema_of_its_own", Box::new(a_schema_of_its_own)));
     checks.push(("no_approximate_index", Box::new(no_approximate_index)));
+    checks.push(("face_ids_shared_by_two_processes", Box::new(face_ids_shared_by_two_processes)));
+    checks.push((
+        "trainings_survive_a_new_replica_and_a_dead_ones_lease_expires",
+        Box::new(trainings_survive_a_new_replica_and_a_dead_ones_lease_expires),
+    ));
 
     let mut failed = Vec::new();
     for (name, check) in &checks {
