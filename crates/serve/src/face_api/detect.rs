@@ -416,7 +416,7 @@ pub(crate) async fn detect(
     };
     // A full faceId store refuses before any work is done (and again, all or none, once the faces are known).
     if return_id {
-        fs.cache.check_room()?;
+        super::face_id_room(fs, 1).await?;
     }
     let photo = photo(&state, &headers, body).await?;
     let what = Analysis { attributes: !attributes.is_empty(), max_face: None };
@@ -424,7 +424,7 @@ pub(crate) async fn detect(
     state.metrics.faces.observe(faces.len() as f64);
     let mut ids = if return_id {
         let embeddings: Vec<Vec<f32>> = faces.iter().filter_map(|d| d.embedding.clone()).collect();
-        fs.cache.insert_all(embeddings, &recognition, Duration::from_secs(ttl))?.into_iter()
+        super::remember_faces(fs, embeddings, &recognition, Duration::from_secs(ttl)).await?.into_iter()
     } else {
         Vec::new().into_iter()
     };

@@ -105,6 +105,7 @@ impl FaceApiError {
             StoreError::OperationNotFound(id) => {
                 Self::new(StatusCode::NOT_FOUND, "OperationNotFound", format!("Operation '{id}' is not found."))
             }
+            StoreError::FaceIdsFull { retry_after, held } => super::CacheFull { retry_after, held }.into(),
             e @ (StoreError::Dimension { .. } | StoreError::Db { .. }) => Self::internal(e),
         }
     }

@@ -7,19 +7,37 @@ use issc_store::{Kind, dot};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{CachedFace, FaceApiError, FaceState, db, face_state, json_body};
+use super::{CachedFace, FaceApiError, FaceState, db, detected_faces, face_state, json_body};
 use crate::AppStateRef;
 
 const BODY_LIMIT: usize = 1024 * 1024;
 
-fn face(fs: &FaceState, id: &str, status: StatusCode) -> Result<CachedFace, FaceApiError> {
-    uuid::Uuid::parse_str(id).ok().and_then(|u| fs.cache.get(&u)).ok_or_else(|| {
-        FaceApiError::new(
-            status,
-            "FaceNotFound",
-            format!("Face ID '{id}' is not found: it never existed or its faceIdTimeToLive has expired; detect again."),
-        )
-    })
+/// The faces detected under `ids` (one look-up), each of which must exist: else `FaceNotFound` with `status`,
+/// naming the first missing one.
+async fn faces<S: AsRef<str>>(fs: &FaceState, ids: &[S], status: StatusCode) -> Result<Vec<CachedFace>, FaceApiError> {
+    let names: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
+    let found = detected_faces(fs, &names).await?;
+    names
+        .iter()
+        .zip(found)
+        .map(|(id, f)| {
+            f.ok_or_else(|| {
+                FaceApiError::new(
+                    status,
+                    "FaceNotFound",
+                    format!(
+                        "Face ID '{id}' is not found: it never existed or its faceIdTimeToLive has expired; detect \
+                         again."
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+async fn face(fs: &FaceState, id: &str, status: StatusCode) -> Result<CachedFace, FaceApiError> {
+    let mut one = faces(fs, &[id], status).await?;
+    one.pop().ok_or_else(|| FaceApiError::internal("a face look-up answered nothing"))
 }
 
 fn check_model(face: &CachedFace, collection_model: &str) -> Result<(), FaceApiError> {
@@ -69,7 +87,8 @@ pub(crate) async fn verify(
     let r: VerifyRequest = json_body(&state, &headers, body, BODY_LIMIT).await?;
     let cosine = match (&r.face_id1, &r.face_id2, &r.face_id, &r.person_id) {
         (Some(a), Some(b), None, None) => {
-            let (fa, fb) = (face(fs, a, StatusCode::NOT_FOUND)?, face(fs, b, StatusCode::NOT_FOUND)?);
+            let pair = faces(fs, &[a, b], StatusCode::NOT_FOUND).await?;
+            let (fa, fb) = (&pair[0], &pair[1]);
             if fa.recognition_model != fb.recognition_model {
                 return Err(FaceApiError::bad_argument(
                     "'recognitionModel' is incompatible: the two faces were detected with different recognition models.",
@@ -88,7 +107,7 @@ pub(crate) async fn verify(
                 }
             };
             let group = collection_id(group, kind)?;
-            let q = face(fs, f, StatusCode::NOT_FOUND)?;
+            let q = face(fs, f, StatusCode::NOT_FOUND).await?;
             let person = uuid::Uuid::parse_str(p).map_err(|_| FaceApiError::bad_argument("Person ID is invalid."))?;
             let g2 = group.clone();
             let (collection, embeddings) = db(fs, move |s| {
@@ -175,8 +194,7 @@ pub(crate) async fn identify(
     if !(0.0..=1.0).contains(&threshold) {
         return Err(FaceApiError::bad_argument("The argument confidenceThreshold is not valid: it must be in [0, 1]."));
     }
-    let faces: Vec<CachedFace> =
-        ids.iter().map(|id| face(fs, id, StatusCode::BAD_REQUEST)).collect::<Result<_, _>>()?;
+    let faces: Vec<CachedFace> = faces(fs, &ids, StatusCode::BAD_REQUEST).await?;
     let queries: Vec<Vec<f32>> = faces.iter().map(|f| f.embedding.to_vec()).collect();
     let g2 = group.clone();
     let (collection, results) = db(fs, move |s| {
@@ -242,7 +260,7 @@ pub(crate) async fn find_similar(
     let Some(qid) = r.face_id else {
         return Err(FaceApiError::bad_argument("Request body is invalid: faceId is missing."));
     };
-    let q = face(fs, &qid, StatusCode::BAD_REQUEST)?;
+    let q = face(fs, &qid, StatusCode::BAD_REQUEST).await?;
     // matchPerson keeps the faces likely to be the same person; matchFace ranks them all.
     let keep = |c: f64| !match_person || c >= 0.5;
     let out: Vec<Value> = match (r.face_ids, r.face_list_id, r.large_face_list_id) {
@@ -251,9 +269,11 @@ pub(crate) async fn find_similar(
                 return Err(FaceApiError::bad_argument("The length of faceIds is not in a valid range [1, 1000]."));
             }
             let mut scored: Vec<(String, f64)> = Vec::new();
-            for id in ids {
+            let names: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let candidates = detected_faces(fs, &names).await?;
+            for (id, f) in ids.into_iter().zip(candidates) {
                 // Expired candidates are skipped, as Azure does; only the query face must exist.
-                if let Some(f) = uuid::Uuid::parse_str(&id).ok().and_then(|u| fs.cache.get(&u)) {
+                if let Some(f) = f {
                     if f.recognition_model != q.recognition_model {
                         return Err(FaceApiError::bad_argument(
                             "'recognitionModel' is incompatible: faceIds were detected with different recognition models.",
@@ -330,8 +350,7 @@ pub(crate) async fn group(
     if ids.len() < 2 || ids.len() > 1000 {
         return Err(FaceApiError::bad_argument("The length of faceIds is not in a valid range [2, 1000]."));
     }
-    let faces: Vec<CachedFace> =
-        ids.iter().map(|id| face(fs, id, StatusCode::BAD_REQUEST)).collect::<Result<_, _>>()?;
+    let faces: Vec<CachedFace> = faces(fs, &ids, StatusCode::BAD_REQUEST).await?;
     if faces.iter().any(|f| f.recognition_model != faces[0].recognition_model) {
         return Err(FaceApiError::bad_argument(
             "'recognitionModel' is incompatible: faceIds were detected with different recognition models.",

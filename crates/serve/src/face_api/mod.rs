@@ -14,9 +14,9 @@ mod detect;
 mod errors;
 mod match_ops;
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -40,7 +40,8 @@ pub struct FaceApi {
     /// Detector + SFace.
     pub pipeline: Arc<FacePipeline>,
     /// Most transient faceIds kept at once; none is dropped before its time to live, so beyond it detect answers
-    /// 429 with `Retry-After`.
+    /// 429 with `Retry-After`. They live where the store says ([`FaceStore::face_ids`]): in this process for a
+    /// folder, in the database (shared by every server, the bound counted over all of them) for PostgreSQL.
     pub max_face_ids: usize,
 }
 
@@ -53,7 +54,6 @@ impl std::fmt::Debug for FaceApi {
 /// The Face API state inside the server.
 pub(crate) struct FaceState {
     pub(crate) api: FaceApi,
-    pub(crate) cache: FaceIdCache,
     /// SFace's same-person cosine.
     pub(crate) threshold: f32,
 }
@@ -62,8 +62,7 @@ impl FaceState {
     pub(crate) fn new(api: FaceApi) -> Self {
         let threshold =
             api.pipeline.embedder().map_or(issc_detect::SFACE_THRESHOLD, issc_detect::Embedder::default_threshold);
-        let cache = FaceIdCache::new(api.max_face_ids);
-        Self { api, cache, threshold }
+        Self { api, threshold }
     }
 
     /// Cosine → Azure confidence.
@@ -74,54 +73,11 @@ impl FaceState {
     }
 }
 
-/// One detected face remembered under its transient faceId.
-#[derive(Clone)]
-pub(crate) struct CachedFace {
-    pub(crate) embedding: Arc<Vec<f32>>,
-    pub(crate) recognition_model: String,
-    expires: Instant,
-}
+/// One detected face remembered under its transient faceId (in the process or in the shared store: see
+/// [`FaceStore::face_ids`]).
+pub(crate) type CachedFace = issc_store::DetectedFace;
 
-/// faceId → embedding, each kept until its time to live is over and never dropped before: when `max` unexpired
-/// faceIds are held, detect answers 429 with `Retry-After` (the time until enough of them expire), as a throttled
-/// Azure resource does.
-pub(crate) struct FaceIdCache {
-    max: usize,
-    inner: Mutex<CacheInner>,
-}
-
-#[derive(Default)]
-struct CacheInner {
-    faces: HashMap<uuid::Uuid, CachedFace>,
-    /// The same ids by expiry, soonest first: expired ones are dropped from the front in O(log n) each.
-    by_expiry: BTreeSet<(Instant, uuid::Uuid)>,
-}
-
-impl CacheInner {
-    fn purge(&mut self, now: Instant) {
-        while let Some(&(t, id)) = self.by_expiry.first() {
-            if t > now {
-                break;
-            }
-            self.by_expiry.pop_first();
-            self.faces.remove(&id);
-        }
-    }
-
-    /// Time until `n` more ids fit (zero when they fit now), after dropping the expired ones.
-    fn wait_for_room(&mut self, n: usize, max: usize, now: Instant) -> Duration {
-        self.purge(now);
-        let over = (self.faces.len() + n).saturating_sub(max);
-        if over == 0 {
-            return Duration::ZERO;
-        }
-        // The `over`-th soonest expiry frees enough (or, for more faces than the cache holds, the latest).
-        let at = self.by_expiry.iter().nth(over - 1).or_else(|| self.by_expiry.last()).map(|(t, _)| *t);
-        at.map_or(Duration::from_secs(1), |t| t.saturating_duration_since(now)).max(Duration::from_secs(1))
-    }
-}
-
-/// The cache is full of unexpired faceIds: retry after this long.
+/// The faceId store is full of unexpired faceIds: retry after this long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CacheFull {
     pub(crate) retry_after: Duration,
@@ -146,57 +102,35 @@ impl From<CacheFull> for FaceApiError {
     }
 }
 
-impl FaceIdCache {
-    fn new(max: usize) -> Self {
-        Self { max: max.max(1), inner: Mutex::new(CacheInner::default()) }
-    }
+/// Whether `n` more faceIds fit now (checked before the work of a detect).
+pub(crate) async fn face_id_room(fs: &FaceState, n: usize) -> Result<(), FaceApiError> {
+    let max = fs.api.max_face_ids;
+    db(fs, move |s| s.face_ids().room(n, max)).await?.map_err(FaceApiError::in_body)
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Remember every embedding under a new faceId for `ttl`, all or none.
+pub(crate) async fn remember_faces(
+    fs: &FaceState,
+    embeddings: Vec<Vec<f32>>,
+    recognition_model: &str,
+    ttl: Duration,
+) -> Result<Vec<uuid::Uuid>, FaceApiError> {
+    if embeddings.is_empty() {
+        return Ok(Vec::new());
     }
+    let (model, max) = (recognition_model.to_string(), fs.api.max_face_ids);
+    db(fs, move |s| s.face_ids().insert(&embeddings, &model, ttl, max)).await?.map_err(FaceApiError::in_body)
+}
 
-    /// Whether one more faceId fits now (checked before the work of a detect).
-    pub(crate) fn check_room(&self) -> Result<(), CacheFull> {
-        let mut g = self.lock();
-        let wait = g.wait_for_room(1, self.max, Instant::now());
-        if wait.is_zero() { Ok(()) } else { Err(CacheFull { retry_after: wait, held: g.faces.len() }) }
+/// The faces detected under `ids` (one look-up for all), in order; `None` for an unknown, expired or malformed id.
+pub(crate) async fn detected_faces(fs: &FaceState, ids: &[&str]) -> Result<Vec<Option<CachedFace>>, FaceApiError> {
+    let parsed: Vec<Option<uuid::Uuid>> = ids.iter().map(|id| uuid::Uuid::parse_str(id).ok()).collect();
+    let valid: Vec<uuid::Uuid> = parsed.iter().flatten().copied().collect();
+    if valid.is_empty() {
+        return Ok(vec![None; ids.len()]);
     }
-
-    /// Remember every embedding under a new faceId, all or none.
-    pub(crate) fn insert_all(
-        &self,
-        embeddings: Vec<Vec<f32>>,
-        recognition_model: &str,
-        ttl: Duration,
-    ) -> Result<Vec<uuid::Uuid>, CacheFull> {
-        let now = Instant::now();
-        let mut g = self.lock();
-        let wait = g.wait_for_room(embeddings.len(), self.max, now);
-        if !wait.is_zero() {
-            return Err(CacheFull { retry_after: wait, held: g.faces.len() });
-        }
-        let expires = now + ttl;
-        Ok(embeddings
-            .into_iter()
-            .map(|e| {
-                let id = uuid::Uuid::new_v4();
-                let face =
-                    CachedFace { embedding: Arc::new(e), recognition_model: recognition_model.to_string(), expires };
-                g.faces.insert(id, face);
-                g.by_expiry.insert((expires, id));
-                id
-            })
-            .collect())
-    }
-
-    #[cfg(test)]
-    pub(crate) fn insert(&self, embedding: Vec<f32>, recognition_model: &str, ttl: Duration) -> uuid::Uuid {
-        self.insert_all(vec![embedding], recognition_model, ttl).expect("room")[0]
-    }
-
-    pub(crate) fn get(&self, id: &uuid::Uuid) -> Option<CachedFace> {
-        self.lock().faces.get(id).filter(|f| f.expires > Instant::now()).cloned()
-    }
+    let mut found = db(fs, move |s| s.face_ids().get(&valid)).await?.map_err(FaceApiError::in_body)?.into_iter();
+    Ok(parsed.iter().map(|p| p.and_then(|_| found.next().flatten())).collect())
 }
 
 /// API versions answered.
@@ -339,7 +273,7 @@ mod tests {
 
     #[test]
     fn confidence_is_monotone_with_the_threshold_at_one_half() {
-        let s = |t: f32| FaceState { api: dummy(), cache: FaceIdCache::new(4), threshold: t };
+        let s = |t: f32| FaceState { api: dummy(), threshold: t };
         let st = s(0.363);
         assert_eq!(st.confidence(0.363), 0.5);
         assert_eq!(st.confidence(1.0), 1.0);
@@ -373,28 +307,36 @@ mod tests {
     }
 
     #[test]
-    fn face_ids_live_until_their_ttl_and_a_full_cache_answers_429() {
-        let cache = FaceIdCache::new(2);
-        let a = cache.insert(vec![1.0], "recognition_04", Duration::from_secs(60));
-        assert_eq!(cache.get(&a).unwrap().recognition_model, "recognition_04");
-        let gone = cache.insert(vec![2.0], "recognition_04", Duration::from_millis(1));
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(cache.get(&gone).is_none(), "expired");
-        // The expired one makes room; then the cache is full and nothing unexpired is dropped.
-        let b = cache.insert(vec![3.0], "recognition_04", Duration::from_secs(120));
-        let full = cache.insert_all(vec![vec![4.0]], "recognition_04", Duration::from_secs(180)).unwrap_err();
-        assert_eq!(full.held, 2);
-        assert!(full.retry_after > Duration::from_secs(55) && full.retry_after <= Duration::from_secs(60), "{full:?}");
-        assert!(cache.check_room().is_err());
-        assert!(cache.get(&a).is_some() && cache.get(&b).is_some(), "unexpired ids are kept");
-        // Two more faces wait for the second expiry; all or none is inserted.
-        let two = cache.insert_all(vec![vec![5.0], vec![6.0]], "recognition_04", Duration::from_secs(60)).unwrap_err();
-        assert!(two.retry_after > Duration::from_secs(115), "{two:?}");
-        let e = FaceApiError::from(two);
-        assert_eq!((e.status, e.code.as_str()), (StatusCode::TOO_MANY_REQUESTS, "429"));
-        assert!(e.retry_after.unwrap() >= 116 && e.message.starts_with("Rate limit is exceeded. Try again in"));
-        assert!(cache.get(&uuid::Uuid::new_v4()).is_none());
-        let big = cache.insert_all(vec![vec![0.0]; 5], "recognition_04", Duration::from_secs(60)).unwrap_err();
-        assert!(big.retry_after >= Duration::from_secs(1));
+    fn a_full_face_id_store_answers_429_with_retry_after() {
+        // The bound itself (kept until the TTL, all or none, the wait) is checked per backend in issc-store.
+        let full = issc_store::StoreError::FaceIdsFull { retry_after: Duration::from_millis(115_200), held: 2 };
+        for e in [FaceApiError::in_body(full), FaceApiError::from(CacheFull { retry_after: Duration::ZERO, held: 2 })] {
+            assert_eq!((e.status, e.code.as_str()), (StatusCode::TOO_MANY_REQUESTS, "429"));
+            assert!(e.message.starts_with("Rate limit is exceeded. Try again in"), "{}", e.message);
+            assert!(e.message.contains("2 faceIds are live"), "{}", e.message);
+            assert!(e.retry_after.is_some_and(|s| s >= 1));
+        }
+        let e = FaceApiError::in_body(issc_store::StoreError::FaceIdsFull {
+            retry_after: Duration::from_millis(115_200),
+            held: 7,
+        });
+        assert_eq!(e.retry_after, Some(116));
+    }
+
+    #[tokio::test]
+    async fn detected_faces_are_looked_up_all_at_once_and_bad_ids_are_none() {
+        let fs = FaceState::new(dummy());
+        let ids = remember_faces(&fs, vec![vec![1.0, 0.0, 0.0, 0.0]], "recognition_04", Duration::from_secs(60))
+            .await
+            .unwrap();
+        let a = ids[0].to_string();
+        let got = detected_faces(&fs, &["not-a-uuid", &a, &uuid::Uuid::new_v4().to_string(), &a]).await.unwrap();
+        assert_eq!(got.iter().map(Option::is_some).collect::<Vec<_>>(), [false, true, false, true]);
+        assert_eq!(got[1].as_ref().unwrap().recognition_model, "recognition_04");
+        assert!(detected_faces(&fs, &["x"]).await.unwrap()[0].is_none());
+        assert!(remember_faces(&fs, vec![], "recognition_04", Duration::from_secs(60)).await.unwrap().is_empty());
+        face_id_room(&fs, 3).await.unwrap();
+        let e = face_id_room(&fs, 4).await.unwrap_err();
+        assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
     }
 }
