@@ -3,6 +3,12 @@
 
     python sdk_scenario.py --endpoint http://127.0.0.1:PORT --key KEY --photos examples/people
 
+With `--endpoint` given several times (replicas of one service on one store), every request goes to the next of them
+in turn, as a round-robin load balancer would send it: a pipeline policy of the SDK's own clients rewrites each
+request's scheme, host and port (retries and Operation-Location polls included), so a faceId detected by one replica
+is identified, verified and searched on another, and a training begun on one is polled on another. The summary then
+says how many requests each replica answered and where each training was polled (`balancer`).
+
 Needs `azure-ai-vision-face==1.0.0b2` (pip install azure-ai-vision-face==1.0.0b2). The scenario: a large person group
 of four persons with three faces each, trained through the SDK's long-running-operation poller; the held-out photo of
 each person detected, identified, verified (face to person, face to face); a large face list trained and searched
@@ -18,11 +24,13 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 try:
     from azure.ai.vision.face import FaceAdministrationClient, FaceClient
     from azure.core.credentials import AzureKeyCredential
     from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+    from azure.core.pipeline.policies import SansIOHTTPPolicy
 except ImportError as e:  # pragma: no cover - the Rust test checks the import before running this
     print(f"error: the Azure Face SDK is not installed ({e}); pip install azure-ai-vision-face==1.0.0b2",
           file=sys.stderr)
@@ -135,11 +143,50 @@ def add_face_options(face_client, path, user_data, force_target=False):
     return options
 
 
-def run(args, step):
-    endpoint, key = args.endpoint.rstrip("/"), args.key
+class RoundRobin(SansIOHTTPPolicy):
+    """A load balancer inside the SDK's pipeline: request i goes to endpoint i mod n (its scheme, host and port
+    replaced; path and query kept). One instance is shared by every client, so consecutive requests, whichever client
+    sends them, go to different endpoints. Each request is logged as (endpoint index, method, path)."""
+
+    def __init__(self, endpoints):
+        self.endpoints = [urlsplit(e) for e in endpoints]
+        self.log = []
+
+    def on_request(self, request):
+        http = request.http_request
+        url = urlsplit(http.url)
+        i = len(self.log) % len(self.endpoints)
+        target = self.endpoints[i]
+        http.url = urlunsplit((target.scheme, target.netloc, url.path, url.query, url.fragment))
+        if "Host" in http.headers:
+            http.headers["Host"] = target.netloc
+        self.log.append((i, http.method, url.path))
+
+    def summary(self):
+        """Requests per endpoint, and for each training begun: the endpoint that began it and those that polled it."""
+        per = [0] * len(self.endpoints)
+        for i, _, _ in self.log:
+            per[i] += 1
+        trainings = []
+        for n, (i, method, path) in enumerate(self.log):
+            if method == "POST" and path.endswith("/train"):
+                polls = []
+                for j, m, p in self.log[n + 1:]:
+                    if m == "GET" and "/operations/" in p:
+                        polls.append(j)
+                    elif polls:
+                        break
+                trainings.append({"path": path, "began_on": i, "polled_on": polls})
+        return {"endpoints": [e.geturl() for e in self.endpoints], "requests": per, "trainings": trainings}
+
+
+def run(args, step, balancer):
+    endpoint, key = args.endpoint[0].rstrip("/"), args.key
     credential = AzureKeyCredential(key)
-    admin = FaceAdministrationClient(endpoint=endpoint, credential=credential, api_version=API_VERSION)
-    face_client = FaceClient(endpoint=endpoint, credential=credential, api_version=API_VERSION)
+    # With one endpoint the policy changes nothing; with several it spreads the requests over them.
+    routed = {"custom_hook_policy": balancer}
+    admin = FaceAdministrationClient(endpoint=endpoint, credential=credential, api_version=API_VERSION, **routed)
+    face_client = FaceClient(endpoint=endpoint, credential=credential, api_version=API_VERSION, **routed)
     suffix = uuid.uuid4().hex[:8]
     group_id, list_id = f"sdk-group-{suffix}", f"sdk-list-{suffix}"
     lpg, lfl = admin.large_person_group, admin.large_face_list
@@ -319,7 +366,7 @@ def run(args, step):
                                      lambda: lfl.get(f"missing-{suffix}")),
     }
     wrong = FaceAdministrationClient(endpoint=endpoint, credential=AzureKeyCredential("not-the-key-" + suffix),
-                                     api_version=API_VERSION)
+                                     api_version=API_VERSION, **routed)
     summary["errors"]["wrong key"] = expect_error("wrong key", ClientAuthenticationError, None,
                                                   lambda: wrong.large_person_group.get(group_id))
     check(summary["errors"]["wrong key"]["status"] == 401, f"wrong key: status {summary['errors']['wrong key']}")
@@ -336,14 +383,16 @@ def run(args, step):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--endpoint", required=True, help="e.g. http://127.0.0.1:8080")
+    parser.add_argument("--endpoint", required=True, action="append",
+                        help="e.g. http://127.0.0.1:8080; several: each request goes to the next in turn")
     parser.add_argument("--key", required=True, help="an API key the server accepts")
     parser.add_argument("--photos", required=True, help="folder of <Person_Name>/*.jpg")
     args = parser.parse_args()
     step = Steps()
+    balancer = RoundRobin([e.rstrip("/") for e in args.endpoint])
     started = time.monotonic()
     try:
-        summary = run(args, step)
+        summary = run(args, step, balancer)
     except ScenarioFailure as e:
         print(f"FAILED at step '{step.current}': {e}", file=sys.stderr)
         return 1
@@ -355,6 +404,7 @@ def main():
         print(f"FAILED at step '{step.current}': {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     summary["steps"] = step.done
+    summary["balancer"] = balancer.summary()
     summary["seconds"] = round(time.monotonic() - started, 2)
     summary["ok"] = True
     print(json.dumps(summary, sort_keys=True))
