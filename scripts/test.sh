@@ -4,9 +4,10 @@
 # Needs: the Rust toolchain (cargo, rustfmt, clippy) and python3 with pip (to fetch the ONNX Runtime library
 # from PyPI; without it the ONNX Runtime tests fail with a message saying so). Photos in ../shared/data are used
 # when present (parity with the reference pipeline, verification accuracy); the bundled tests/fixtures always.
-# The PostgreSQL store's tests start a server from the pgserver wheel in target/pg-venv when it is there.
+# The PostgreSQL store's tests start a server from the pgserver wheel in target/pg-venv when it is there. With Node.js
+# and npm present, the official Face JavaScript SDK is installed from its lock file (bins/issc/tests/js-sdk).
 #
-# A test whose peer is missing (PostgreSQL, the official Face SDK, Chromium, ../shared/data) prints a line starting
+# A test whose peer is missing (PostgreSQL, the official Face SDKs, Chromium, ../shared/data) prints a line starting
 # with SKIPPED and passes; every such line is counted and listed at the end. ISSC_REQUIRE_* switches make the
 # test fail instead (.ci/run sets them all), and ISSC_FORBID_SKIPS=1 makes this script fail on any SKIPPED line.
 set -euo pipefail
@@ -17,6 +18,22 @@ start=$(date +%s)
 
 step "ONNX Runtime library (PyPI wheel -> .ort/lib)"
 scripts/fetch-onnxruntime.sh >/dev/null
+
+step "official Face JavaScript SDK (npm ci -> bins/issc/tests/js-sdk/node_modules)"
+# For bins/issc/tests/face_api_js.rs; .ci/run installs Node.js and runs npm ci before calling this script. Here the
+# pinned SDK is installed when Node.js and npm are present and it is not; without them the test says SKIPPED, unless
+# ISSC_REQUIRE_JS_SDK=1, where a failed install stops the run.
+js_sdk=bins/issc/tests/js-sdk
+if (cd "$js_sdk" && node --input-type=module -e "await import('@azure-rest/ai-vision-face')") >/dev/null 2>&1; then
+    echo "installed" >&2
+elif command -v npm >/dev/null 2>&1 && npm ci --prefix "$js_sdk" --no-audit --no-fund --loglevel=error >&2; then
+    echo "installed from $js_sdk/package-lock.json" >&2
+elif [ "${ISSC_REQUIRE_JS_SDK:-}" = 1 ]; then
+    echo "ISSC_REQUIRE_JS_SDK=1 but the SDK could not be installed (needs Node.js 18+, npm: npm ci --prefix $js_sdk)" >&2
+    exit 1
+else
+    echo "not installed (needs Node.js 18+ and npm); bins/issc/tests/face_api_js.rs will say SKIPPED" >&2
+fi
 
 step "cargo fmt --check"
 cargo fmt --all --check
