@@ -71,7 +71,13 @@ step "PostgreSQL store: issc-store --features postgres against a real PostgreSQL
 cargo clippy --release --locked -p issc-store --features postgres --all-targets -- -D warnings
 run_tests target/test-postgres.txt cargo test --release --locked -p issc-store --features postgres -- --nocapture
 
-skipped=$(grep -ho 'SKIPPED: .*' target/test-output.txt target/test-postgres.txt | sort | uniq -c || true)
+step "Face API replicas: two issc serve --features postgres on one PostgreSQL, the official SDK alternating, a SIGKILL"
+# bins/issc/tests/face_api_replicas.rs: faceIds and training operations shared through PostgreSQL (issue 17). Needs
+# the pgserver wheel (target/pg-venv) and the Python SDK (target/face-sdk-venv); SKIPPED without them unless
+# ISSC_REQUIRE_POSTGRES=1 / ISSC_REQUIRE_FACE_SDK=1.
+run_tests target/test-replicas.txt cargo test --release --locked -p issc --features postgres --test face_api_replicas -- --nocapture
+
+skipped=$(grep -ho 'SKIPPED: .*' target/test-output.txt target/test-postgres.txt target/test-replicas.txt | sort | uniq -c || true)
 if command -v cargo-deny >/dev/null 2>&1; then
     step "cargo deny (licences, bans, sources; advisories need network access to GitHub)"
     # Every package of the lock file, whatever its target (cargo metadata needs them all; the build fetched the host's).
