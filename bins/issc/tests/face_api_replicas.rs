@@ -281,6 +281,9 @@ fn two_replicas_on_one_postgres_serve_the_sdk_and_survive_a_kill() {
     kill_one_during_enrolment(a, b);
 }
 
+/// An acknowledged enrolment: person index, persistedFaceId, userData, acknowledged by the survivor after the kill.
+type Ack = (usize, Uuid, String, bool);
+
 /// Enrolment on both replicas at once; SIGKILL one in the middle; the survivor goes on, holds every acknowledged
 /// face exactly once, still knows the dead replica's faceIds, trains and identifies.
 fn kill_one_during_enrolment(mut a: Server, b: Server) {
@@ -312,7 +315,7 @@ fn kill_one_during_enrolment(mut a: Server, b: Server) {
 
     // Enrol concurrently on both replicas in turn, without retries (a retried add could be stored twice); kill A
     // while requests are in flight; requests then go to B only.
-    let acked: Arc<Mutex<Vec<(usize, Uuid, String, bool)>>> = Arc::default();
+    let acked: Arc<Mutex<Vec<Ack>>> = Arc::default();
     let refused: Arc<Mutex<Vec<String>>> = Arc::default();
     let a_dead = Arc::new(AtomicBool::new(false));
     let in_flight_a = Arc::new(AtomicUsize::new(0));
