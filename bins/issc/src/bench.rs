@@ -12,7 +12,7 @@ pub fn run(ctx: &Context, args: BenchArgs) -> anyhow::Result<ExitCode> {
     opts.limit = args.limit;
     opts.passes = args.passes;
     opts.threads = args.threads;
-    opts.detector = args.detector.settings();
+    opts.detector = ctx.detector();
     let r = bench(ctx.runtime(), &args.input, &opts)?;
     if args.json {
         println!("{}", serde_json::to_string(&r)?);

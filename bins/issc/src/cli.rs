@@ -88,6 +88,12 @@ pub struct Cli {
     #[arg(long, global = true, env = "ISSC_ACCEPT_DAMAGED", help_heading = "Global options")]
     pub accept_damaged: bool,
 
+    /// Settings file (TOML: [detector], [fetch], [prepare], [train]) [default: issc.toml in the current folder or a
+    /// parent]. Precedence: defaults < this file < ISSC_<SECTION>__<KEY> environment < flags; `issc config` shows
+    /// the result.
+    #[arg(long, global = true, value_name = "FILE", env = "ISSC_SETTINGS", help_heading = "Global options")]
+    pub settings: Option<PathBuf>,
+
     /// Refuse images with more pixels than this (decompression-bomb guard), in megapixels.
     #[arg(long, global = true, value_name = "MP", default_value_t = 64.0, help_heading = "Global options")]
     pub max_megapixels: f64,
@@ -147,6 +153,12 @@ pub enum Command {
     Prepare(PrepareArgs),
     /// Show the engine, model files and checksums in use.
     Doctor(DoctorArgs),
+    /// Show the effective settings and where each came from (default, issc.toml, environment, flag); secrets only
+    /// as set / not set.
+    #[command(
+        after_help = "issc.toml (found like .env: the current folder, then each parent; or --settings FILE):\n  [detector]  detector, score, nms, max_side\n  [fetch]     max, concurrency, per_host, timeout, connect_timeout, max_bytes, min_side, retries,\n              max_redirects, fail_limit, blacklist, provider, license, serpapi_url, commons_url, bing_url\n  [prepare]   split, seed, phash_distance, min_per_label, mirror\n  [train]     mode, epochs, patience, lr, weight_decay, batch, seed, hidden, unfreeze, backbone_lr_scale,\n              augment, device, precision, cache\nEnvironment: ISSC_<SECTION>__<KEY>, e.g. ISSC_FETCH__MAX=50 ISSC_DETECTOR__SCORE=0.7.\n\nExamples:\n  issc config\n  ISSC_FETCH__MAX=20 issc config --json"
+    )]
+    Config(DoctorArgs),
     /// Measure images/s and milliseconds per stage (decode, detect, align, embed) over a folder.
     #[command(
         after_help = "Examples:\n  issc bench --in ../shared/data/identity/public\n  issc --engine tract bench --in photos/ --json"
@@ -194,18 +206,6 @@ pub struct DetectorArgs {
     /// Long side (pixels) photos are shrunk to before detection.
     #[arg(long, value_name = "PX", default_value_t = DetectorSettings::default().max_side)]
     pub max_side: u32,
-}
-
-impl DetectorArgs {
-    /// The library's settings.
-    pub fn settings(&self) -> DetectorSettings {
-        let mut d = DetectorSettings::default();
-        d.detector = self.detector;
-        d.score = self.score_threshold;
-        d.nms = self.nms_threshold;
-        d.max_side = self.max_side;
-        d
-    }
 }
 
 #[derive(Args, Debug)]
@@ -284,9 +284,10 @@ pub fn in_flags(e: issc_pipeline::PipelineError) -> anyhow::Error {
 }
 
 impl CropArgs {
-    /// The crop stage's options, checked (errors name the flags).
-    pub fn checked_options(&self) -> anyhow::Result<CropOptions> {
-        let o = self.options();
+    /// The crop stage's options with the effective detector settings, checked (errors name the flags).
+    pub fn checked_options(&self, detector: DetectorSettings) -> anyhow::Result<CropOptions> {
+        let mut o = self.options();
+        o.detector = detector;
         o.validate().map_err(in_flags)?;
         Ok(o)
     }
@@ -298,7 +299,6 @@ impl CropArgs {
         o.size = self.size;
         o.margin = self.margin;
         o.min_face = self.min_face;
-        o.detector = self.detector.settings();
         o
     }
 }
@@ -393,30 +393,6 @@ pub struct FetchArgs {
     pub json: bool,
 }
 
-impl FetchArgs {
-    /// The fetch settings (the SerpAPI key from the environment, never a flag).
-    pub fn settings(&self) -> FetchSettings {
-        let mut s = FetchSettings::default();
-        s.max = self.max;
-        s.concurrency = self.concurrency;
-        s.per_host = self.per_host;
-        s.timeout = self.timeout;
-        s.connect_timeout = self.connect_timeout;
-        s.max_bytes = self.max_bytes;
-        s.min_side = self.min_side;
-        s.retries = self.retries;
-        s.max_redirects = self.max_redirects;
-        s.fail_limit = self.fail_limit;
-        s.blacklist = self.blacklist.clone();
-        s.serpapi_url = self.serpapi_url.clone();
-        s.commons_url = self.commons_url.clone();
-        s.bing_url = self.bing_url.clone();
-        s.license = self.license.clone();
-        s.serpapi_key = serpapi_key();
-        s
-    }
-}
-
 /// `SERPAPI_API_KEY` from the environment (or `.env`, loaded at start).
 pub fn serpapi_key() -> Option<issc_pipeline::Secret> {
     issc_pipeline::Secret::new(std::env::var("SERPAPI_API_KEY").unwrap_or_default())
@@ -430,17 +406,17 @@ pub struct PrepareArgs {
     /// Dataset folder to create (replaced only if it is a dataset made by `issc prepare`).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Fractions for train,val,test.
-    #[arg(long, default_value = "0.8,0.1,0.1")]
-    pub split: String,
+    /// Fractions for train,val,test [default: 0.8,0.1,0.1].
+    #[arg(long, value_name = "T,V,T")]
+    pub split: Option<String>,
     /// Seed of the split.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = issc_pipeline::PrepareSection::default().seed)]
     pub seed: u64,
     /// Largest pHash Hamming distance (of 64 bits) for near duplicates.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = issc_pipeline::PrepareSection::default().phash_distance)]
     pub phash_distance: u32,
     /// Labels with fewer usable images are reported and skipped.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = issc_pipeline::PrepareSection::default().min_per_label)]
     pub min_per_label: usize,
     /// Hard-link files into the dataset instead of copying them.
     #[arg(long, conflicts_with = "copy")]
@@ -487,13 +463,16 @@ pub struct BenchArgs {
 /// What every command needs: the engine, the models folder and image limits (an [`issc_pipeline::Runtime`]).
 pub struct Context {
     runtime: Runtime,
+    /// The effective settings of this command.
+    pub settings: crate::settings::Layered,
     pub load: LoadOptions,
     pub mode: PipelineMode,
     pub shrink_on_load: bool,
 }
 
 impl Context {
-    pub fn new(cli: &Cli) -> anyhow::Result<Self> {
+    pub fn new(cli: &Cli, sub: Option<(&str, &clap::ArgMatches)>) -> anyhow::Result<Self> {
+        let settings = crate::settings::load(cli.settings.as_deref(), sub)?;
         let engine = match cli.engine {
             EngineArg::Auto => EngineChoice::Auto,
             EngineArg::Ort => EngineChoice::OnnxRuntime,
@@ -514,7 +493,7 @@ impl Context {
         opts.load = load;
         opts.mode = mode;
         opts.shrink_on_load = cli.shrink_on_load;
-        Ok(Self { runtime: Runtime::new(opts), load, mode, shrink_on_load: cli.shrink_on_load })
+        Ok(Self { runtime: Runtime::new(opts), settings, load, mode, shrink_on_load: cli.shrink_on_load })
     }
 
     /// The stages' runtime.
@@ -532,7 +511,13 @@ impl Context {
         Ok(self.runtime.models()?)
     }
 
-    pub fn pipeline(&self, det: &DetectorArgs, min_face: f32, embed: bool) -> anyhow::Result<FacePipeline> {
-        Ok(self.runtime.pipeline(&det.settings(), min_face, embed)?)
+    /// The face pipeline with the effective detector settings (`[detector]`, ISSC_DETECTOR__*, flags).
+    pub fn pipeline(&self, min_face: f32, embed: bool) -> anyhow::Result<FacePipeline> {
+        self.runtime.pipeline(&self.detector(), min_face, embed).map_err(in_flags)
+    }
+
+    /// The effective detector settings.
+    pub fn detector(&self) -> DetectorSettings {
+        self.settings.settings.detector
     }
 }

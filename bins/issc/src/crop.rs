@@ -12,7 +12,7 @@ pub fn run(ctx: &Context, args: CropArgs) -> anyhow::Result<ExitCode> {
         ctx.runtime(),
         &args.input,
         &args.out,
-        &args.checked_options()?,
+        &args.checked_options(ctx.detector())?,
         &Bars { quiet_lines: true },
     )?;
     let manifest_path = args.out.join(MANIFEST);

@@ -50,7 +50,7 @@ fn face_json(f: &AnalyzedFace) -> Value {
 
 /// `issc detect` and `issc embed`.
 pub fn detect(ctx: &Context, args: FacesArgs, embed: bool) -> anyhow::Result<ExitCode> {
-    let pipeline = ctx.pipeline(&args.detector, args.min_face, embed)?;
+    let pipeline = ctx.pipeline(args.min_face, embed)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let (mut failed, mut total) = (0usize, 0usize);
@@ -118,7 +118,7 @@ pub fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     if !(-1.0..=1.0).contains(&args.threshold) {
         bail!("--threshold {} is not a cosine similarity in [-1, 1]", args.threshold);
     }
-    let pipeline = ctx.pipeline(&args.detector, 0.0, true)?;
+    let pipeline = ctx.pipeline(0.0, true)?;
     let largest = |p: &Path| issc_pipeline::faces::largest_embedding(&pipeline, p, &ctx.load);
     let (a, b) = rayon::join(|| largest(&args.a), || largest(&args.b));
     let (a, b) = (a?, b?);

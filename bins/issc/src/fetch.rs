@@ -52,7 +52,7 @@ pub fn run(ctx: &Context, args: FetchArgs) -> anyhow::Result<ExitCode> {
         },
         ProviderArg::Dir => PhotoSource::Dir { from: args.dir.clone().context("--provider dir needs --dir DIR")? },
     };
-    let settings = args.settings();
+    let settings = ctx.settings.fetch();
     let summary =
         issc_pipeline::fetch_label(&source, &label, &args.out, &settings, &ctx.load, &Bars { quiet_lines: true })
             .map_err(crate::cli::in_flags)?;
@@ -66,7 +66,7 @@ pub fn run(ctx: &Context, args: FetchArgs) -> anyhow::Result<ExitCode> {
     }
     println!(
         "{label}: {} downloaded, {} duplicates, {} stored in total (max {})",
-        summary.downloaded, summary.duplicates, summary.stored_total, args.max
+        summary.downloaded, summary.duplicates, summary.stored_total, settings.max
     );
     for (title, map) in [("rejected", &summary.rejected), ("failed", &summary.failed), ("skipped", &summary.skipped)] {
         for (reason, n) in map {

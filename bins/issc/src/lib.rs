@@ -12,6 +12,7 @@ mod pipeline;
 mod prepare;
 mod progress;
 mod serve;
+mod settings;
 mod train;
 
 use std::process::ExitCode;
@@ -31,9 +32,9 @@ pub fn stage_main(stage: &str) -> ExitCode {
 fn start(stage: Option<&str>) -> ExitCode {
     // Secrets (SERPAPI_API_KEY, ...) may live in a git-ignored .env; the environment wins.
     let _ = dotenvy::dotenv();
-    let args = parse_args(stage);
+    let (args, matches) = parse_args(stage);
     init_logging(args.verbose, args.quiet);
-    match run(args) {
+    match run(args, &matches) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -44,7 +45,7 @@ fn start(stage: Option<&str>) -> ExitCode {
 
 /// The command line, with negative numbers accepted as values everywhere (`--margin -1` reaches the option's
 /// own check, which names it and its range, instead of clap's "unexpected argument '-1'").
-fn parse_args(stage: Option<&str>) -> cli::Cli {
+fn parse_args(stage: Option<&str>) -> (cli::Cli, clap::ArgMatches) {
     fn negatives(cmd: clap::Command) -> clap::Command {
         cmd.allow_negative_numbers(true).mut_subcommands(negatives)
     }
@@ -56,7 +57,8 @@ fn parse_args(stage: Option<&str>) -> cli::Cli {
         argv.insert(1.min(argv.len()), stage.into());
     }
     let matches = cmd.get_matches_from(argv);
-    cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    let cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    (cli, matches)
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -71,9 +73,9 @@ fn init_logging(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }
 
-fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
+fn run(args: cli::Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     use cli::Command;
-    let ctx = cli::Context::new(&args)?;
+    let ctx = cli::Context::new(&args, matches.subcommand())?;
     match args.command {
         Command::Fetch(a) => fetch::run(&ctx, a),
         Command::Detect(a) => faces::detect(&ctx, a, false),
@@ -82,6 +84,7 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Crop(a) => crop::run(&ctx, a),
         Command::Prepare(a) => prepare::run(&ctx, a),
         Command::Doctor(a) => faces::doctor(&ctx, a),
+        Command::Config(a) => settings::print(&ctx.settings, a.json).map(|()| ExitCode::SUCCESS),
         Command::Bench(a) => bench::run(&ctx, a),
         Command::Train(a) => train::run(&ctx, a),
         Command::Export(a) => model::export(&ctx, a),

@@ -116,7 +116,7 @@ pub fn predict(ctx: &Context, args: PredictArgs) -> anyhow::Result<ExitCode> {
     let predictor = Predictor::open(&args.model)
         .with_context(|| format!("cannot load the model in {}", args.model.display()))?
         .with_max_faces(args.max_faces as usize);
-    let pipeline = ctx.pipeline(&args.detector, args.min_face, false)?;
+    let pipeline = ctx.pipeline(args.min_face, false)?;
     let detector = pipeline.detector();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

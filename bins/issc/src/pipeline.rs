@@ -72,16 +72,10 @@ pub struct RunArgs {
 /// `issc run`: the pipeline, then the summary on stdout.
 pub fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = PipelineConfig::load(&args.config, args.work.as_deref()).map_err(work_flag)?;
-    // The environment over the file, as for every setting: SERPAPI_URL, ISSC_CACHE_DIR; the key only from there.
-    if let Ok(url) = std::env::var("SERPAPI_URL")
-        && !url.trim().is_empty()
-    {
-        cfg.fetch.serpapi_url = url;
-    }
+    // The environment over the pipeline file, as for every command (ISSC_FETCH__MAX, SERPAPI_URL, ISSC_CACHE_DIR,
+    // ...); the SerpAPI key only from there.
+    env_over_sections(&mut cfg, &ctx.settings)?;
     cfg.fetch.serpapi_key = crate::cli::serpapi_key();
-    if let Some(cache) = std::env::var_os("ISSC_CACHE_DIR") {
-        cfg.train.cache = Some(PathBuf::from(cache));
-    }
     let done = issc_pipeline::run(&cfg, ctx.runtime(), &Bars { quiet_lines: args.json }).map_err(work_flag)?;
     if args.json {
         out(&serde_json::to_string(&done.summary)?);
@@ -92,6 +86,39 @@ pub fn run(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
         return crate::serve::run(ctx, crate::serve::ServeArgs::for_model(done.model_dir, args.addr));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Settings that came from the environment replace the pipeline file's: `[fetch]`, `[prepare]`, `[train]`, and
+/// `[detector]` onto `[crop]`'s detector keys.
+fn env_over_sections(cfg: &mut PipelineConfig, l: &crate::settings::Layered) -> anyhow::Result<()> {
+    fn patch<T: serde::Serialize + serde::de::DeserializeOwned>(
+        section: &mut T,
+        from: &serde_json::Value,
+        keys: &[&str],
+    ) -> anyhow::Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut v = serde_json::to_value(&*section)?;
+        for k in keys {
+            v[*k] = from[*k].clone();
+        }
+        *section = serde_json::from_value(v)?;
+        Ok(())
+    }
+    let values = serde_json::to_value(&l.settings)?;
+    let env = |section: &str| -> Vec<&str> {
+        l.origins
+            .iter()
+            .filter(|(_, o)| **o == crate::settings::Origin::Env)
+            .filter_map(|(k, _)| k.strip_prefix(section).and_then(|r| r.strip_prefix('.')))
+            .collect()
+    };
+    patch(&mut cfg.fetch, &values["fetch"], &env("fetch"))?;
+    patch(&mut cfg.prepare, &values["prepare"], &env("prepare"))?;
+    patch(&mut cfg.train, &values["train"], &env("train"))?;
+    patch(&mut cfg.crop, &values["detector"], &env("detector"))?;
+    Ok(())
 }
 
 /// The pipeline's errors name the work folder setting; on this command line it is `--work DIR`.

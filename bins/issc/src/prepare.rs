@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use issc_dataset::{Materialize, PrepareOptions, prepare};
+use issc_dataset::{Materialize, prepare};
 
 use crate::cli::{Context, PrepareArgs};
 
@@ -22,15 +22,11 @@ fn parse_split(s: &str) -> anyhow::Result<[f64; 3]> {
 
 /// `issc prepare`.
 pub fn run(ctx: &Context, args: PrepareArgs) -> anyhow::Result<ExitCode> {
-    let opts = PrepareOptions {
-        split: parse_split(&args.split)?,
-        seed: args.seed,
-        phash_distance: args.phash_distance,
-        mirror: !args.no_mirror,
-        min_per_label: args.min_per_label,
-        materialize: if args.link { Materialize::Link } else { Materialize::Copy },
-        load: ctx.load,
-    };
+    if let Some(split) = &args.split {
+        parse_split(split)?; // a malformed --split is named here; the value itself comes through the settings
+    }
+    let mut opts = ctx.settings.settings.prepare.options(ctx.load);
+    opts.materialize = if args.link { Materialize::Link } else { Materialize::Copy };
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{spinner} hashing [{bar:30}] {pos}/{len} files {per_sec} eta {eta}")

@@ -26,7 +26,8 @@ pub struct ServeArgs {
     /// routes work.
     #[arg(long, value_name = "DIR|URL")]
     pub store: Option<PathBuf>,
-    /// Most transient faceIds (from /face/…/detect) kept at once; each takes about 0.6 KiB.
+    /// Most transient faceIds (from /face/…/detect) kept at once, each until its TTL (then detect answers 429 with
+    /// Retry-After); about 0.6 KiB each. With a PostgreSQL store the count is shared by every replica.
     #[arg(long, value_name = "N", default_value_t = issc_serve::startup::DEFAULT_MAX_FACE_IDS)]
     pub max_face_ids: usize,
     /// Most faces labelled per photo by /predict, the largest kept (Azure's detect keeps 100 too); the answer's
@@ -145,7 +146,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
             let predictor = issc_predict::Predictor::open(dir)
                 .with_context(|| format!("cannot load the model in {}", dir.display()))?
                 .with_max_faces(args.max_faces as usize);
-            let pipeline = ctx.pipeline(&args.detector, 0.0, false)?;
+            let pipeline = ctx.pipeline(0.0, false)?;
             let detector = pipeline.into_detector();
             tracing::info!(
                 "model {} ({} labels, sha256 {})",
@@ -159,7 +160,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let face_api = match &args.store {
         Some(dir) => {
-            let pipeline = ctx.pipeline(&args.detector, 0.0, true)?;
+            let pipeline = ctx.pipeline(0.0, true)?;
             let dim = pipeline.embedder().map_or(issc_detect::SFACE_DIM, |e| e.dim());
             let store = issc_serve::startup::open_store(dir, dim)?;
             Some(issc_serve::FaceApi {

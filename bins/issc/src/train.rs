@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use issc_pipeline::TrainSettings;
 use issc_pipeline::train::{DEFAULT_CACHE, Trained};
 use issc_train::{Mode, Precision, TrainDevice};
 
@@ -71,31 +70,9 @@ pub struct TrainArgs {
     pub json: bool,
 }
 
-impl TrainArgs {
-    /// The training settings these flags ask for (unset ones: the mode's defaults).
-    pub fn settings(&self) -> TrainSettings {
-        let mut s = TrainSettings::default();
-        s.mode = self.mode;
-        s.epochs = self.epochs;
-        s.patience = self.patience;
-        s.lr = self.lr;
-        s.weight_decay = self.weight_decay;
-        s.batch = self.batch;
-        s.seed = self.seed;
-        s.hidden = self.hidden;
-        s.unfreeze = self.unfreeze;
-        s.backbone_lr_scale = self.backbone_lr_scale;
-        s.augment = self.no_augment.then_some(false);
-        s.device = self.device;
-        s.precision = self.precision;
-        s.cache = self.cache.clone();
-        s
-    }
-}
-
 /// `issc train`.
 pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<ExitCode> {
-    let settings = args.settings();
+    let settings = ctx.settings.settings.train.clone();
     let mut opts = settings.options();
     opts.resume = args.resume;
     let cache = settings.cache.clone().unwrap_or_else(|| DEFAULT_CACHE.into());
