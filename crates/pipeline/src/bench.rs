@@ -106,7 +106,7 @@ pub struct DecodePath {
     pub faces_aligned_from_full: usize,
 }
 
-/// What [`bench`] measured (`issc bench --json` prints it).
+/// What [`bench()`] measured (`issc bench --json` prints it).
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct BenchReport {
