@@ -270,16 +270,23 @@ pub struct CropArgs {
 
 /// A library's settings error in the words of the command line: `crop margin -1 …` → `--margin -1 …`.
 pub fn in_flags(e: issc_pipeline::PipelineError) -> anyhow::Error {
-    const NAMES: [(&str, &str); 7] = [
+    const NAMES: [(&str, &str); 6] = [
         ("crop margin ", "--margin "),
         ("crop size ", "--size "),
         ("min_face ", "--min-face "),
         ("detector setting score = ", "--score "),
         ("detector setting nms = ", "--nms "),
         ("detector setting max_side = ", "--max-side "),
-        ("fetch setting ", "--"),
     ];
     let msg = NAMES.iter().fold(e.to_string(), |m, (lib, flag)| m.replace(lib, flag));
+    // `fetch setting connect_timeout: …` → `--connect-timeout: …`.
+    let msg = match msg.split_once("fetch setting ") {
+        Some((head, rest)) => {
+            let (key, tail) = rest.split_once(':').unwrap_or((rest, ""));
+            format!("{head}--{}:{tail}", key.replace('_', "-"))
+        }
+        None => msg,
+    };
     anyhow::anyhow!(msg)
 }
 
