@@ -96,6 +96,19 @@ fn official_javascript_sdk_runs_the_readme_examples() {
         }
     };
     let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    if !output.status.success() {
+        // CI shows only the lines that start with `error`: say there which step failed and why, and what the server
+        // logged, before the full panic message.
+        let last = stdout.lines().last().unwrap_or_default();
+        let why = serde_json::from_str::<serde_json::Value>(last).ok().map_or_else(
+            || format!("no summary line; stderr: {}", stderr.lines().take(20).collect::<Vec<_>>().join(" | ")),
+            |s| format!("step {}: {}", s["failedStep"], s["error"].as_str().unwrap_or_default().replace('\n', " | ")),
+        );
+        println!("error: official JavaScript SDK scenario failed ({}) at {why}", output.status);
+        for line in server.log().lines().rev().take(15).collect::<Vec<_>>().into_iter().rev() {
+            println!("error: (server log) {line}");
+        }
+    }
     assert!(output.status.success(), "scenario.mjs failed ({}):\n{stdout}\n{stderr}", output.status);
     let last = stdout.lines().last().unwrap_or_default();
     let summary: serde_json::Value =
