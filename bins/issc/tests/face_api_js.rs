@@ -74,10 +74,16 @@ fn official_javascript_sdk_runs_the_readme_examples() {
         .env("AZURE_FACE_ENDPOINT", &server.base)
         .env("AZURE_FACE_KEY", KEY)
         .env("ISSC_PHOTOS", &photos)
+        // The SDK sends through HTTPS_PROXY, ALL_PROXY or HTTP_PROXY (either case) unless NO_PROXY names the host: a
+        // machine whose registries are reached through a proxy must not route 127.0.0.1 there.
         .env_remove("HTTP_PROXY")
         .env_remove("HTTPS_PROXY")
+        .env_remove("ALL_PROXY")
         .env_remove("http_proxy")
         .env_remove("https_proxy")
+        .env_remove("all_proxy")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
         .env_remove("AZURE_LOG_LEVEL")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
