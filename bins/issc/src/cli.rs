@@ -1,6 +1,7 @@
 //! Command-line interface: flags, help texts, and the shared context (engine, models, image limits).
 
 use std::path::PathBuf;
+use std::str::FromStr as _;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use issc_core::LoadOptions;
@@ -20,55 +21,18 @@ pub fn setting<T: DeserializeOwned>(s: &str) -> Result<T, String> {
 
 const ABOUT: &str = "isshesarahconnor: who is in this photo? Face detection, alignment, crops and embeddings, offline.";
 
-const AFTER_HELP: &str = "\
-Examples:
-  issc detect photo.jpg                      faces, scores and landmarks
-  issc verify a.jpg b.jpg                    same person? (cosine vs threshold 0.363)
-  issc crop --in raw/ --out crops/           aligned 112x112 face crops per label folder
-  issc doctor                                engine, models and checksums in use
-
-Models are found in ./models (or any parent folder, or next to the executable); override with --models or \
-ISSC_MODELS_DIR. ONNX Runtime is used when its library is found (ORT_DYLIB_PATH, .ort/lib from \
-scripts/fetch-onnxruntime.sh, or a pip-installed onnxruntime); the pure-Rust tract engine otherwise.";
-
-const FETCH_HELP: &str = "\
-Searches (--query), side by side:
-  provider  key needed          finds                         licence and author kept
-  commons   no                  Wikimedia Commons photos      yes (--license cc0,pd,cc-by,cc-by-sa filters)
-            (JPEG/PNG/WebP only; SVG, PDF, TIFF, video, audio skipped; one API request at a time, maxlag, backoff)
-  bing      no                  Bing Images (the web)         no: \"unknown\", check each source page
-            (an unofficial results page: a changed page shape stops with an error, nothing wrong stored)
-  serpapi   SERPAPI_API_KEY     Google Images via SerpAPI     no (a paid key; env or .env, never a flag)
-Default: serpapi when SERPAPI_API_KEY is set, else commons. raw/<label>/ATTRIBUTION.md lists every stored web photo's
-source page, author and licence (what to credit when you publish).
-
-Every body is decoded before it is kept; files are stored as raw/<label>/<blake3>.<ext>, written atomically,
-duplicates by content once; raw/manifest.jsonl records every URL's outcome. Re-running resumes where it stopped.
-
-Examples:
-  issc fetch --query \"Ada Lovelace\" --provider commons --license cc0,pd,cc-by,cc-by-sa --out raw/ --max 50
-  issc fetch --query \"Ada Lovelace\" --provider bing --out raw/ --max 200
-  issc fetch --label ada-lovelace --urls urls.txt --out raw/ --concurrency 16 --blacklist blacklist.txt
-  issc fetch --label ada-lovelace --dir ~/Pictures/ada --out raw/";
-
 /// Top-level command line.
 #[derive(Parser, Debug)]
-#[command(name = "issc", version, about = ABOUT, after_help = AFTER_HELP, propagate_version = true)]
+#[command(name = "issc", version, about = ABOUT, after_help = include_str!("../help/issc.txt"), propagate_version = true)]
 pub struct Cli {
     /// Folder holding the ONNX models and SHA256SUMS [env: ISSC_MODELS_DIR] [default: ./models found upward].
     #[arg(long, global = true, value_name = "DIR", help_heading = "Global options")]
     pub models: Option<PathBuf>,
 
-    /// Inference engine: auto (ONNX Runtime if found, else tract), ort, or tract.
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        env = "ISSC_ENGINE",
-        default_value = "auto",
-        help_heading = "Global options"
-    )]
-    pub engine: EngineArg,
+    /// Inference engine: auto (ONNX Runtime if found, else tract), ort (ONNX Runtime; an error if not found), or
+    /// tract (pure Rust).
+    #[arg(long, global = true, value_name = "ENGINE", value_parser = EngineChoice::from_str, env = "ISSC_ENGINE", default_value = "auto", help_heading = "Global options")]
+    pub engine: EngineChoice,
 
     /// Reference mode: OpenCV's pipeline bit for bit (full-size decode, the original SFace graph), for parity
     /// checks; slower. The default runs SFace's equivalent fast graph (embeddings equal to cosine >= 0.99999).
@@ -110,82 +74,49 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// `--engine` values.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum EngineArg {
-    /// ONNX Runtime when its library is found, tract otherwise.
-    Auto,
-    /// ONNX Runtime (error if not found).
-    Ort,
-    /// The pure-Rust tract engine.
-    Tract,
-}
-
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Download a person's photos (Wikimedia Commons, Bing Images, SerpAPI, a URL list, or a folder) into raw/<label>/.
-    #[command(
-        after_help = FETCH_HELP
-    )]
+    #[command(after_help = include_str!("../help/fetch.txt"))]
     Fetch(FetchArgs),
     /// Find faces: box (x, y, w, h), score and 5 landmarks per face.
-    #[command(
-        after_help = "Examples:\n  issc detect a.jpg b.png\n  issc detect --json photos/*.jpg > faces.jsonl\n  issc detect --detector retinaface --score 0.8 group.jpg"
-    )]
+    #[command(after_help = include_str!("../help/detect.txt"))]
     Detect(FacesArgs),
     /// Find faces and compute a 128-d SFace embedding for each.
-    #[command(after_help = "Examples:\n  issc embed --json a.jpg > a.jsonl")]
+    #[command(after_help = include_str!("../help/embed.txt"))]
     Embed(FacesArgs),
     /// Are the largest faces in two photos the same person?
-    #[command(
-        after_help = "Exit code is 0 whether or not they match; non-zero when a photo cannot be read or has no face.\n\nExamples:\n  issc verify a.jpg b.jpg\n  issc verify --json --threshold 0.45 a.jpg b.jpg"
-    )]
+    #[command(after_help = include_str!("../help/verify.txt"))]
     Verify(VerifyArgs),
     /// Cut every face out of a folder of photos into aligned (or margin) crops, one folder per label.
-    #[command(
-        after_help = "Layout: <in>/<label>/<photo> (and photos directly in <in>) -> <out>/<label>/<photo-stem>_<n>.png,\nplus <out>/crops.jsonl with one line per face (and one per photo without faces or that failed).\nRe-running skips photos already done.\n\nExamples:\n  issc crop --in raw/ --out crops/\n  issc crop --in raw/ --out crops_margin/ --mode margin --size 160 --margin 0.2"
-    )]
+    #[command(after_help = include_str!("../help/crop.txt"))]
     Crop(CropArgs),
     /// Turn face crops into a deduplicated, leakage-free train/val/test dataset.
-    #[command(
-        after_help = "Input: <in>/<label>/<image> (the output of `issc crop`). Output: <out>/{train,val,test}/<label>/<image> and\n<out>/dataset.json (every file's hashes and fate). Exact duplicates (BLAKE3) are removed; near duplicates (pHash within\n--phash-distance, mirror images included) stay together in one split; an image under two labels is removed as a labelling\nerror. Re-running with the same inputs and settings does nothing.\n\nExamples:\n  issc prepare --in crops/ --out dataset/\n  issc prepare --in crops/ --out dataset/ --split 0.7,0.15,0.15 --seed 7 --min-per-label 5 --link"
-    )]
+    #[command(after_help = include_str!("../help/prepare.txt"))]
     Prepare(PrepareArgs),
     /// Show the engine, model files and checksums in use.
     Doctor(DoctorArgs),
     /// Show the effective settings and where each came from (default, issc.toml, environment, flag); secrets only
     /// as set / not set.
-    #[command(
-        after_help = "issc.toml (found like .env: the current folder, then each parent; or --settings FILE):\n  [detector]  detector, score, nms, max_side\n  [fetch]     max, concurrency, per_host, timeout, connect_timeout, max_bytes, min_side, retries,\n              max_redirects, fail_limit, blacklist, provider, license, serpapi_url, commons_url, bing_url\n  [prepare]   split, seed, phash_distance, min_per_label, mirror\n  [train]     mode, epochs, patience, lr, weight_decay, batch, seed, hidden, unfreeze, backbone_lr_scale,\n              augment, device, precision, cache\nEnvironment: ISSC_<SECTION>__<KEY>, e.g. ISSC_FETCH__MAX=50 ISSC_DETECTOR__SCORE=0.7.\n\nExamples:\n  issc config\n  ISSC_FETCH__MAX=20 issc config --json"
-    )]
+    #[command(after_help = include_str!("../help/config.txt"))]
     Config(DoctorArgs),
     /// Measure images/s and milliseconds per stage (decode, detect, align, embed) over a folder.
-    #[command(
-        after_help = "Examples:\n  issc bench --in ../shared/data/identity/public\n  issc --engine tract bench --in photos/ --json"
-    )]
+    #[command(after_help = include_str!("../help/bench.txt"))]
     Bench(BenchArgs),
     /// Train a face classifier on a prepared dataset (SFace embeddings + a softmax head, with burn).
-    #[command(
-        after_help = "Input: the output of `issc prepare` (<data>/dataset.json and <data>/{train,val,test}/<label>/). Output in --out: checkpoints/epoch-NNNN.* (every epoch), best/ (model + labels), metrics.json, test.json (accuracy, confusion matrix), model.json (labels, open-set thresholds, centroids, metrics). Embeddings are cached by crop BLAKE3 in --cache. --resume continues from the last checkpoint exactly as an uninterrupted run would.\n\nExamples:\n  issc train --data dataset/ --out runs/first\n  issc train --data dataset/ --out runs/mlp --hidden 64 --patience 30 --lr 0.02 --seed 7\n  issc train --data dataset/ --out runs/first --epochs 800 --resume"
-    )]
+    #[command(after_help = include_str!("../help/train.txt"))]
     Train(crate::train::TrainArgs),
     /// Export a training run as one ONNX graph (aligned face in; embedding and probabilities out) + model card.
-    #[command(
-        after_help = "Writes <out>/model.onnx (SFace with the trained head appended: face [N,3,112,112] RGB 0..255 -> embedding [N,128],\nL2-normalised, and probabilities [N,C]) and <out>/model.json (labels in output order, the unknown-rejection rule and\nthreshold, verification threshold, metrics, input spec, sha256 of model.onnx, training settings). Before writing, the\ngraph is run on the run's test faces next to the trained model; the export is refused if they differ by more than 1e-4.\n\nExamples:\n  issc export --run runs/first --out model/\n  issc export --run runs/first --out model/ --json"
-    )]
+    #[command(after_help = include_str!("../help/export.txt"))]
     Export(crate::model::ExportArgs),
     /// Who is in these photos? Detect, align and label every face with an exported model (or \"unknown\").
-    #[command(
-        after_help = "Needs only the exported folder (model.onnx + model.json) and the bundled detector; no training code runs.\n\nExamples:\n  issc predict --model model/ photo.jpg\n  issc predict --model model/ --json --top-k 5 photos/*.jpg > who.jsonl"
-    )]
+    #[command(after_help = include_str!("../help/predict.txt"))]
     Predict(crate::model::PredictArgs),
     /// The whole pipeline from one config file: fetch → crop → prepare → train → export, a summary and report.html.
-    #[command(after_help = crate::pipeline::AFTER_HELP)]
+    #[command(after_help = include_str!("../help/run.txt"))]
     Run(crate::pipeline::RunArgs),
     /// Serve an exported model over HTTP: /predict, /predict_json, /healthz, /readyz, /metrics, /openapi.json, /.
-    #[command(
-        after_help = "POST /predict takes a photo as the raw body (image/*) or multipart field `image`; POST /predict_json takes\n{\"image_base64\": \"...\", \"top_k\": 3}. Both answer every face with box, landmarks, label or \"unknown\", probability and\ntop_k. GET / is a page to try it in a browser. API keys come from ISSC_API_KEYS (comma-separated; send them as\n`Authorization: Bearer KEY` or `X-API-Key: KEY`) and are required on a non-loopback --addr. When saturated the server\nanswers 503 with Retry-After; SIGTERM or Ctrl-C finishes in-flight requests, then exits. See docs/http-api.md.\n\nExamples:\n  issc serve --model model/\n  ISSC_API_KEYS=k1,k2 issc serve --model model/ --addr 0.0.0.0:8080 --max-concurrency 4\n  curl -s --data-binary @photo.jpg -H 'Content-Type: image/jpeg' http://127.0.0.1:8080/predict"
-    )]
+    #[command(after_help = include_str!("../help/serve.txt"))]
     Serve(crate::serve::ServeArgs),
 }
 
@@ -268,8 +199,9 @@ pub struct CropArgs {
     pub detector: DetectorArgs,
 }
 
-/// A library's settings error in the words of the command line: `crop margin -1 …` → `--margin -1 …`.
-pub fn in_flags(e: issc_pipeline::PipelineError) -> anyhow::Error {
+/// A library's settings error in the words of the command line: `crop margin -1 …` → `--margin -1 …`,
+/// `fetch setting connect_timeout: …` → `--connect-timeout: …`, `serve setting max_wait = -1: …` → `--max-wait -1: …`.
+pub fn in_flags(e: impl std::fmt::Display) -> anyhow::Error {
     const NAMES: [(&str, &str); 6] = [
         ("crop margin ", "--margin "),
         ("crop size ", "--size "),
@@ -278,15 +210,14 @@ pub fn in_flags(e: issc_pipeline::PipelineError) -> anyhow::Error {
         ("detector setting nms = ", "--nms "),
         ("detector setting max_side = ", "--max-side "),
     ];
-    let msg = NAMES.iter().fold(e.to_string(), |m, (lib, flag)| m.replace(lib, flag));
-    // `fetch setting connect_timeout: …` → `--connect-timeout: …`.
-    let msg = match msg.split_once("fetch setting ") {
-        Some((head, rest)) => {
-            let (key, tail) = rest.split_once(':').unwrap_or((rest, ""));
-            format!("{head}--{}:{tail}", key.replace('_', "-"))
+    let mut msg = NAMES.iter().fold(e.to_string(), |m, (lib, flag)| m.replace(lib, flag));
+    for prefix in ["fetch setting ", "serve setting "] {
+        if let Some((head, rest)) = msg.split_once(prefix) {
+            let end = rest.find([':', ' ']).unwrap_or(rest.len());
+            let tail = rest[end..].strip_prefix(" =").unwrap_or(&rest[end..]);
+            msg = format!("{head}--{}{tail}", rest[..end].replace('_', "-"));
         }
-        None => msg,
-    };
+    }
     anyhow::anyhow!(msg)
 }
 
@@ -471,7 +402,7 @@ pub struct BenchArgs {
 pub struct Context {
     runtime: Runtime,
     /// The effective settings of this command.
-    pub settings: crate::settings::Layered,
+    pub settings: issc_pipeline::settings::Layered,
     pub load: LoadOptions,
     pub mode: PipelineMode,
     pub shrink_on_load: bool,
@@ -480,11 +411,6 @@ pub struct Context {
 impl Context {
     pub fn new(cli: &Cli, sub: Option<(&str, &clap::ArgMatches)>) -> anyhow::Result<Self> {
         let settings = crate::settings::load(cli.settings.as_deref(), sub)?;
-        let engine = match cli.engine {
-            EngineArg::Auto => EngineChoice::Auto,
-            EngineArg::Ort => EngineChoice::OnnxRuntime,
-            EngineArg::Tract => EngineChoice::Tract,
-        };
         if cli.max_megapixels.is_nan() || cli.max_megapixels <= 0.0 {
             anyhow::bail!("--max-megapixels must be > 0");
         }
@@ -495,7 +421,7 @@ impl Context {
         };
         let mode = if cli.reference { PipelineMode::Reference } else { PipelineMode::Fast };
         let mut opts = RuntimeOptions::default();
-        opts.engine = engine;
+        opts.engine = cli.engine;
         opts.models = cli.models.clone();
         opts.load = load;
         opts.mode = mode;
@@ -526,5 +452,12 @@ impl Context {
     /// The effective detector settings.
     pub fn detector(&self) -> DetectorSettings {
         self.settings.settings.detector
+    }
+
+    /// The effective fetch settings, with the SerpAPI key from the environment.
+    pub fn fetch_settings(&self) -> FetchSettings {
+        let mut f = self.settings.settings.fetch.clone();
+        f.serpapi_key = serpapi_key();
+        f
     }
 }

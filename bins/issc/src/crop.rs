@@ -20,15 +20,10 @@ pub fn run(ctx: &Context, args: CropArgs) -> anyhow::Result<ExitCode> {
         let mut v = serde_json::to_value(&s)?;
         v["out"] = args.out.display().to_string().into();
         v["manifest"] = manifest_path.display().to_string().into();
-        println!("{v}");
+        outln!("{v}");
     } else {
-        eprintln!(
-            "{} photos: {} processed, {} already done; {} face crops, {} without a face, {} unreadable",
-            s.photos, s.processed, s.skipped, s.faces, s.no_face, s.failed
-        );
-        for (reason, n) in &s.failed_by_reason {
-            eprintln!("  unreadable ({reason}): {n}  (details in {})", manifest_path.display());
-        }
+        eprint!("{s}");
+        eprintln!("details: {}", manifest_path.display());
     }
     // Every photo under --in unreadable (none done by an earlier run either): nothing to build on.
     if s.photos > 0 && s.failed == s.photos {

@@ -52,7 +52,7 @@ pub fn run(ctx: &Context, args: FetchArgs) -> anyhow::Result<ExitCode> {
         },
         ProviderArg::Dir => PhotoSource::Dir { from: args.dir.clone().context("--provider dir needs --dir DIR")? },
     };
-    let settings = ctx.settings.fetch();
+    let settings = ctx.fetch_settings();
     let summary =
         issc_pipeline::fetch_label(&source, &label, &args.out, &settings, &ctx.load, &Bars { quiet_lines: true })
             .map_err(crate::cli::in_flags)?;
@@ -61,21 +61,24 @@ pub fn run(ctx: &Context, args: FetchArgs) -> anyhow::Result<ExitCode> {
         let mut v = serde_json::to_value(&summary)?;
         v["label"] = label.into();
         v["manifest"] = manifest.display().to_string().into();
-        println!("{v}");
+        outln!("{v}");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{label}: {} downloaded, {} duplicates, {} stored in total (max {})",
-        summary.downloaded, summary.duplicates, summary.stored_total, settings.max
+        summary.downloaded,
+        summary.duplicates,
+        summary.stored_total,
+        settings.max
     );
     for (title, map) in [("rejected", &summary.rejected), ("failed", &summary.failed), ("skipped", &summary.skipped)] {
         for (reason, n) in map {
-            println!("  {title} ({reason}): {n}");
+            outln!("  {title} ({reason}): {n}");
         }
     }
     if let Some(a) = &summary.attribution {
-        println!("sources, authors and licences: {}", a.display());
+        outln!("sources, authors and licences: {}", a.display());
     }
-    println!("details: {}", manifest.display());
+    outln!("details: {}", manifest.display());
     Ok(ExitCode::SUCCESS)
 }

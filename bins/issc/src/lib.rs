@@ -2,6 +2,22 @@
 //! printing. `issc` runs every subcommand; `issc-fetch`, `issc-crop`, `issc-prepare`, `issc-train`, `issc-export` and
 //! `issc-serve` run one stage each with the same flags ([`stage_main`]).
 
+/// `println!` that does not panic when stdout is closed (`issc config | head -1`): the line is dropped.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
+/// `print!` that does not panic when stdout is closed.
+macro_rules! outw {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 mod bench;
 mod cli;
 mod crop;
@@ -49,11 +65,17 @@ fn parse_args(stage: Option<&str>) -> (cli::Cli, clap::ArgMatches) {
     fn negatives(cmd: clap::Command) -> clap::Command {
         cmd.allow_negative_numbers(true).mut_subcommands(negatives)
     }
-    let mut cmd = negatives(cli::Cli::command());
+    let cmd = negatives(cli::Cli::command());
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let Some(stage) = stage {
-        // `issc-fetch ARGS` is `issc fetch ARGS`, shown under its own name.
-        cmd = cmd.mut_subcommand(stage, |s| s.bin_name(format!("issc-{stage}")));
+        // `issc-fetch ARGS` is `issc fetch ARGS`. Its help, usage and errors come from the subcommand made a program
+        // of its own (with the global options), so they say `issc-fetch [OPTIONS]`.
+        let name: &'static str = Box::leak(format!("issc-{stage}").into_boxed_str()); // once per process
+        let mut own = cmd.find_subcommand(stage).cloned().unwrap_or_else(|| clap::Command::new(name));
+        for global in cmd.get_arguments().filter(|a| a.is_global_set()) {
+            own = own.arg(global.clone());
+        }
+        own.name(name).bin_name(name).version(env!("CARGO_PKG_VERSION")).get_matches_from(&argv);
         argv.insert(1.min(argv.len()), stage.into());
     }
     let matches = cmd.get_matches_from(argv);

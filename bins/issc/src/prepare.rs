@@ -41,7 +41,7 @@ pub fn run(ctx: &Context, args: PrepareArgs) -> anyhow::Result<ExitCode> {
     let m = &report.manifest;
     let (train, val, test, removed) = report.totals();
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "up_to_date": report.up_to_date, "out": args.out.display().to_string(),
@@ -55,20 +55,7 @@ pub fn run(ctx: &Context, args: PrepareArgs) -> anyhow::Result<ExitCode> {
     if report.up_to_date {
         eprintln!("{} is up to date ({} files; nothing to do)", args.out.display(), m.files.len());
     }
-    println!("{} files: train {train} · val {val} · test {test} · removed {removed}", m.files.len());
-    for (reason, n) in &m.removed_by_reason {
-        println!("  removed ({reason}): {n}");
-    }
-    let groups = m.files.iter().filter_map(|f| f.group).collect::<std::collections::BTreeSet<_>>().len();
-    println!("  near-duplicate pairs: {} in {groups} groups (each kept inside one split)", m.near_duplicates.len());
-    for (label, c) in &m.labels {
-        if c.skipped {
-            println!("  skipped label {label}: too few usable images (--min-per-label {})", opts.min_per_label);
-        }
-    }
-    for f in m.files.iter().filter(|f| f.reason.as_deref() == Some("conflicting_labels")) {
-        println!("  conflicting labels: {} ({})", f.path, f.detail.as_deref().unwrap_or_default());
-    }
-    println!("details: {}", args.out.join(issc_dataset::MANIFEST).display());
+    outw!("{report}");
+    outln!("details: {}", args.out.join(issc_dataset::MANIFEST).display());
     Ok(ExitCode::SUCCESS)
 }

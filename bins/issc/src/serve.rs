@@ -1,17 +1,17 @@
 //! `issc serve`: the exported model behind HTTP (see the `issc-serve` crate).
 
 use std::ffi::OsString;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
-use issc_serve::{Model, ServeConfig, UrlFetch};
+use issc_serve::startup::ServeSettings;
+use issc_serve::{Model, ServeConfig};
 
-use crate::cli::{Context, DetectorArgs};
+use crate::cli::{Context, DetectorArgs, in_flags};
 
 /// `issc serve` flags.
 #[derive(Args, Debug, Clone)]
@@ -100,59 +100,44 @@ impl ServeArgs {
     }
 }
 
-/// `--NAME S` in seconds, or `default`; a positive finite number.
-fn seconds(name: &str, value: Option<f64>, default: Duration) -> anyhow::Result<Duration> {
-    match value {
-        None => Ok(default),
-        Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
-        Some(s) => anyhow::bail!("--{name} {s}: must be a number of seconds > 0 (at most 86400)"),
+impl ServeArgs {
+    /// The library's settings from these flags.
+    fn settings(&self) -> ServeSettings {
+        ServeSettings {
+            max_body_mb: self.max_body_mb,
+            max_concurrency: self.max_concurrency,
+            max_queue: self.max_queue,
+            max_queue_mb: self.max_queue_mb,
+            max_wait: self.max_wait,
+            timeout: self.timeout,
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+            body_timeout: self.body_timeout,
+            max_connections: self.max_connections,
+            url_allow: self.url_allow.clone(),
+            url_allow_loopback: self.url_allow_loopback,
+        }
     }
 }
 
 /// `issc serve`.
 pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let defaults = ServeConfig::default();
-    let max_concurrency = args.max_concurrency.unwrap_or(defaults.max_concurrency);
-    let cfg = ServeConfig {
-        max_body_bytes: args.max_body_mb.saturating_mul(1024 * 1024),
-        max_concurrency,
-        max_queue: args.max_queue.unwrap_or(256 * max_concurrency),
-        max_queue_bytes: args.max_queue_mb.saturating_mul(1024 * 1024),
-        max_wait: match args.max_wait {
-            Some(s) if s.is_finite() && s >= 0.0 => Duration::from_secs_f64(s.min(args.timeout as f64)),
-            Some(s) => anyhow::bail!("--max-wait {s}: must be a number of seconds >= 0"),
-            None => Duration::from_secs(args.timeout.max(1)) / 2,
-        },
-        request_timeout: Duration::from_secs(args.timeout.max(1)),
-        header_timeout: seconds("header-timeout", args.header_timeout, defaults.header_timeout)?,
-        idle_timeout: seconds("idle-timeout", args.idle_timeout, defaults.idle_timeout)?,
-        body_timeout: seconds("body-timeout", args.body_timeout, defaults.body_timeout)?,
-        max_connections: args.max_connections.unwrap_or(defaults.max_connections),
-        shrink_on_load: ctx.shrink_on_load,
-        api_keys: issc_serve::startup::api_keys(&std::env::var("ISSC_API_KEYS").unwrap_or_default()),
-        load: ctx.load,
-        url_fetch: UrlFetch {
-            allow: args.url_allow.clone(),
-            max_bytes: (args.max_body_mb.saturating_mul(1024 * 1024)) as u64,
-            timeout: Duration::from_secs(args.timeout.clamp(1, 30)),
-            allow_loopback: args.url_allow_loopback,
-        },
-        ..defaults
-    };
-    issc_serve::check_bind(&args.addr, &cfg)?;
+    let keys = issc_serve::startup::api_keys(&std::env::var("ISSC_API_KEYS").unwrap_or_default());
+    let cfg = args.settings().config(keys, ctx.load, ctx.shrink_on_load).map_err(in_flags)?;
+    issc_serve::check_bind(&args.addr, &cfg).map_err(in_flags)?;
     let (model, missing) = match &args.model {
         Some(dir) => {
             ctx.engine()?;
             let predictor = issc_predict::Predictor::open(dir)
                 .with_context(|| format!("cannot load the model in {}", dir.display()))?
                 .with_max_faces(args.max_faces as usize);
-            let pipeline = ctx.pipeline(0.0, false)?;
-            let detector = pipeline.into_detector();
+            let detector = ctx.pipeline(0.0, false)?.into_detector();
+            let card = predictor.card();
             tracing::info!(
                 "model {} ({} labels, sha256 {})",
                 dir.display(),
-                predictor.card().labels.len(),
-                &predictor.card().model.sha256[..16]
+                card.labels.len(),
+                &card.model.sha256[..16]
             );
             (Some(Model { predictor, detector }), String::new())
         }
@@ -163,45 +148,21 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
             let pipeline = ctx.pipeline(0.0, true)?;
             let dim = pipeline.embedder().map_or(issc_detect::SFACE_DIM, |e| e.dim());
             let store = issc_serve::startup::open_store(dir, dim)?;
-            Some(issc_serve::FaceApi {
-                store,
-                pipeline: std::sync::Arc::new(pipeline),
-                max_face_ids: args.max_face_ids,
-            })
+            Some(issc_serve::FaceApi { store, pipeline: Arc::new(pipeline), max_face_ids: args.max_face_ids })
         }
         None => None,
     };
-    let keys = cfg.api_keys.len();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.addr))?;
-        let local = listener.local_addr()?;
-        println!("listening on http://{local}");
-        std::io::stdout().flush()?;
-        let conns = issc_serve::Limits::new(&cfg)?;
-        eprintln!(
-            "issc serve: http://{local}/ · {} · {} · {} API key(s) · {} slots + up to {} queued (expected wait ≤ {:.1} s) \
-             · body ≤ {} MiB · ≤ {} connections (ulimit -n {}) · {} mode{}",
-            if args.model.is_some() { "model loaded" } else { "no model" },
-            match &args.store {
-                Some(d) => format!("Face API on /face/v1.2 (store {})", issc_store::redact_url(&d.to_string_lossy())),
-                None => "no Face API (--store)".to_string(),
-            },
-            keys,
-            cfg.max_concurrency,
-            cfg.max_queue,
-            cfg.max_wait.as_secs_f64(),
-            args.max_body_mb,
-            conns.max_connections,
-            conns.open_files.map_or_else(|| "unlimited".to_string(), |n| n.to_string()),
-            ctx.mode,
-            if cfg.shrink_on_load { ", shrink-on-load" } else { "" }
-        );
-        let router = issc_serve::router_with_face_api(cfg.clone(), model, missing, face_api);
-        issc_serve::serve(listener, router, &cfg, issc_serve::startup::shutdown_signal()).await?;
-        anyhow::Ok(())
-    })?;
+    let store = match &args.store {
+        Some(d) => format!("Face API on /face/v1.2 (store {})", issc_store::redact_url(&d.to_string_lossy())),
+        None => "no Face API (--store)".to_string(),
+    };
+    let loaded = if model.is_some() { "model loaded" } else { "no model" };
+    let router = issc_serve::router_with_face_api(cfg.clone(), model, missing, face_api);
+    let serving = format!("{loaded} · {store}");
+    let mode = ctx.mode.to_string();
+    issc_serve::startup::serve_blocking(args.addr, &cfg, router, |local, limits| {
+        issc_serve::startup::banner(local, &cfg, limits, &serving, &mode)
+    })
+    .map_err(in_flags)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use issc_pipeline::train::{DEFAULT_CACHE, Trained};
+use issc_pipeline::train::DEFAULT_CACHE;
 use issc_train::{Mode, Precision, TrainDevice};
 
 use crate::cli::{Context, setting};
@@ -76,53 +76,13 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<ExitCode> {
     let mut opts = settings.options();
     opts.resume = args.resume;
     let cache = settings.cache.clone().unwrap_or_else(|| DEFAULT_CACHE.into());
-    let Trained { report, labels, sizes, embed_secs, cache, cache_dir, mode, .. } =
+    let trained =
         issc_pipeline::train::train(ctx.runtime(), &args.data, &args.out, &opts, &cache, &Bars { quiet_lines: true })?;
     if args.json {
-        let mut v = serde_json::to_value(&report)?;
-        v["mode"] = serde_json::json!(mode);
-        v["embedding_seconds"] = serde_json::json!(embed_secs);
-        v["cache_dir"] = serde_json::json!(cache_dir.display().to_string());
-        v["labels"] = serde_json::json!(labels);
-        v["train_faces"] = serde_json::json!(sizes[0]);
-        v["val_faces"] = serde_json::json!(sizes[1]);
-        println!("{v}");
-        return Ok(ExitCode::SUCCESS);
+        outln!("{}", trained.json());
+    } else {
+        outw!("{trained}");
+        outln!("wrote {}", args.out.display());
     }
-    if let (Some(secs), Some(c)) = (embed_secs, cache) {
-        println!(
-            "embeddings: {} crops in {secs:.1} s (cache {}: {} hits, {} misses)",
-            sizes.iter().sum::<usize>(),
-            cache_dir.display(),
-            c.hits,
-            c.misses
-        );
-    }
-    println!("{} labels · train {} · val {} · test {}", labels.len(), sizes[0], sizes[1], sizes[2]);
-    if let Some(n) = report.resumed_from {
-        println!("resumed after epoch {n}");
-    }
-    println!(
-        "epochs: {}{} · best epoch {} · {:.4} s/epoch",
-        report.epochs,
-        if report.stopped_early { " (early stop)" } else { "" },
-        report.best_epoch,
-        report.seconds_per_epoch
-    );
-    println!("validation: loss {:.4} · accuracy {:.3}", report.val_loss, report.val_accuracy);
-    println!("test: accuracy {:.3} on {} faces", report.test_accuracy, report.test_faces);
-    let os = &report.open_set;
-    for t in [&os.max_probability, &os.centroid_cosine] {
-        println!(
-            "open set {}: threshold {:.4} · known accepted {:.3} · unknown rejected {:.3} · AUC {:.3}{}",
-            t.score,
-            t.threshold,
-            t.known_accept,
-            t.unknown_reject,
-            t.auc,
-            if t.score == os.chosen { " (chosen)" } else { "" }
-        );
-    }
-    println!("wrote {}", args.out.display());
     Ok(ExitCode::SUCCESS)
 }

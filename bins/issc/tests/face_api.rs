@@ -86,6 +86,9 @@ fn the_error_catalog_follows_azure() {
     rt().block_on(async {
         // Auth: Azure's 401 for a missing or wrong key.
         let plain = reqwest::Client::new();
+        // Readiness of a Face-API-only server (no --model): its store answers.
+        let ready = plain.get(server.url("/readyz")).send().await.unwrap();
+        assert_eq!(ready.status().as_u16(), 200, "a Face-API-only server is ready once its store answers");
         for key in [None, Some("wrong")] {
             let mut r = plain.get(server.url("/face/v1.2/largepersongroups"));
             if let Some(k) = key {

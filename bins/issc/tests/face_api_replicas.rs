@@ -276,6 +276,12 @@ fn two_replicas_on_one_postgres_serve_the_sdk_and_survive_a_kill() {
     let started = Instant::now();
     let (a, b) = (replica(&pg.uri), replica(&pg.uri));
     println!("two replicas up in {:.1} s: {} and {}", started.elapsed().as_secs_f64(), a.base, b.base);
+    // A load balancer's readiness check: each replica is ready once PostgreSQL answers it (no --model needed).
+    let probe = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    for s in [&a, &b] {
+        let ready = probe.block_on(reqwest::get(s.url("/readyz"))).expect("GET /readyz");
+        assert_eq!(ready.status().as_u16(), 200, "{}: /readyz of a Face API replica on PostgreSQL", s.base);
+    }
 
     sdk_scenario_alternating(&python, &a, &b);
     kill_one_during_enrolment(a, b);

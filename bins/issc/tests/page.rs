@@ -19,7 +19,6 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::server::Server;
@@ -32,23 +31,7 @@ const SKIP: &str =
 
 /// A model exported from tests/fixtures/people (3 people), built once per test binary.
 fn model() -> &'static Path {
-    static MODEL: OnceLock<PathBuf> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("page-model-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        let s = |p: &Path| p.display().to_string();
-        let (photos, crops, ds, run, model) =
-            (fixtures().join("people"), root.join("crops"), root.join("dataset"), root.join("run"), root.join("model"));
-        ok(&issc("ort", &["crop", "--in", &s(&photos), "--out", &s(&crops)]));
-        ok(&issc(
-            "ort",
-            &["prepare", "--in", &s(&crops), "--out", &s(&ds), "--min-per-label", "3", "--split", "0.34,0.33,0.33"],
-        ));
-        let cache = root.join("cache");
-        ok(&issc("ort", &["train", "--data", &s(&ds), "--out", &s(&run), "--cache", &s(&cache)]));
-        ok(&issc("ort", &["export", "--run", &s(&run), "--out", &s(&model)]));
-        model
-    })
+    common::fixture_model("page")
 }
 
 /// The first photo (sorted by name) of `label` in tests/fixtures/people.

@@ -250,6 +250,30 @@ impl Report {
     }
 }
 
+impl std::fmt::Display for Report {
+    /// The split in lines: counts per fate, removals per reason, near-duplicate groups, skipped labels and
+    /// conflicting labels.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = &self.manifest;
+        let (train, val, test, removed) = self.totals();
+        writeln!(f, "{} files: train {train} · val {val} · test {test} · removed {removed}", m.files.len())?;
+        for (reason, n) in &m.removed_by_reason {
+            writeln!(f, "  removed ({reason}): {n}")?;
+        }
+        let groups = m.files.iter().filter_map(|r| r.group).collect::<std::collections::BTreeSet<_>>().len();
+        let pairs = m.near_duplicates.len();
+        writeln!(f, "  near-duplicate pairs: {pairs} in {groups} groups (each kept inside one split)")?;
+        for (label, _) in m.labels.iter().filter(|(_, c)| c.skipped) {
+            let min = m.options.min_per_label;
+            writeln!(f, "  skipped label {label}: too few usable images (fewer than min_per_label = {min})")?;
+        }
+        for r in m.files.iter().filter(|r| r.reason.as_deref() == Some("conflicting_labels")) {
+            writeln!(f, "  conflicting labels: {} ({})", r.path, r.detail.as_deref().unwrap_or_default())?;
+        }
+        Ok(())
+    }
+}
+
 struct Input {
     abs: PathBuf,
     rel: String,

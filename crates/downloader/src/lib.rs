@@ -510,6 +510,7 @@ fn entry(
     attempts: u32,
 ) -> Entry {
     Entry {
+        v: manifest::FORMAT,
         url: c.url.clone(),
         label: sh.opts.label.clone(),
         provider: sh.provider.to_string(),

@@ -13,6 +13,14 @@ use crate::attribution::Attribution;
 /// File name of the manifest, in the output folder.
 pub const MANIFEST: &str = "manifest.jsonl";
 
+/// The format of the lines this version writes ([`Entry::v`]). A line of a newer format is refused when read.
+pub const FORMAT: u32 = 1;
+
+/// Lines written before formats were numbered are format 1.
+fn format_1() -> u32 {
+    1
+}
+
 /// What happened to one candidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
@@ -32,6 +40,9 @@ pub enum Status {
 /// One line of the manifest.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Entry {
+    /// The line's format ([`FORMAT`]; 1 when absent).
+    #[serde(default = "format_1")]
+    pub v: u32,
     /// The URL (or, for the folder provider, the file path).
     pub url: String,
     /// Label the image is for.
@@ -109,7 +120,8 @@ impl Manifest {
 }
 
 /// Read `dir/manifest.jsonl` without opening it for writing: every line that parses, in order (none when the
-/// file does not exist). Unreadable lines (cut by a crash, damaged) are skipped with a warning.
+/// file does not exist). Unreadable lines (cut by a crash, damaged) are skipped with a warning; a line of a newer
+/// [`FORMAT`] than this version reads is an error (`InvalidData`), so that nothing is decided from a misread line.
 pub fn read(dir: &Path) -> std::io::Result<Vec<Entry>> {
     let path = dir.join(MANIFEST);
     let mut entries = Vec::new();
@@ -120,6 +132,17 @@ pub fn read(dir: &Path) -> std::io::Result<Vec<Entry>> {
             let line = line.map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
             let line = String::from_utf8_lossy(&line);
             if let Ok(e) = serde_json::from_str::<Entry>(&line) {
+                if e.v > FORMAT {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "{}: a line of format {} (this issc reads up to {FORMAT}): it was written by a newer \
+                             issc; update issc, or fetch into another folder",
+                            path.display(),
+                            e.v
+                        ),
+                    ));
+                }
                 entries.push(e);
             } else if !line.trim().is_empty() {
                 tracing::warn!("{}: ignoring an unreadable line (cut by an interrupted run?)", path.display());
@@ -168,8 +191,9 @@ mod tests {
     fn old_lines_still_read_and_new_fields_round_trip() {
         let old = r#"{"url":"https://a.example/x.jpg","label":"ada","provider":"serpapi","status":"ok","hash":"h","format":"jpg","width":100,"height":90,"bytes":5,"path":"ada/h.jpg","attempts":1,"source":"https://a.example/","time":1}"#;
         let e: Entry = serde_json::from_str(old).unwrap();
-        assert_eq!(e.attribution, None);
-        assert_eq!(serde_json::to_string(&e).unwrap(), old, "an old line writes back unchanged");
+        assert_eq!((e.v, e.attribution.as_ref()), (1, None), "a line without a format is format 1");
+        let written = serde_json::to_string(&e).unwrap();
+        assert_eq!(written, format!("{{\"v\":1,{}", &old[1..]), "an old line writes back with its format");
         let mut new = e.clone();
         new.attribution = Some(Attribution {
             license: Some("CC BY-SA 4.0".into()),
@@ -181,5 +205,15 @@ mod tests {
         let line = serde_json::to_string(&new).unwrap();
         assert!(line.contains(r#""attribution":{"author":"Ann","license":"CC BY-SA 4.0""#), "{line}");
         assert_eq!(serde_json::from_str::<Entry>(&line).unwrap(), new);
+    }
+
+    #[test]
+    fn a_line_of_a_newer_format_is_refused_by_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = r#"{"v":2,"url":"u","label":"ada","provider":"dir","status":"ok","attempts":1,"time":1}"#;
+        std::fs::write(dir.path().join(MANIFEST), format!("{line}\n")).unwrap();
+        let e = read(dir.path()).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("manifest.jsonl") && e.to_string().contains("format 2"), "{e}");
     }
 }

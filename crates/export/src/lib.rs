@@ -127,6 +127,31 @@ pub struct ExportReport {
     pub check_skipped: Option<String>,
 }
 
+impl std::fmt::Display for ExportReport {
+    /// What was written, and the parity check's result (or why it was skipped).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "exported {} labels ({} mode): {} ({:.1} MB, sha256 {}) and {}",
+            self.labels,
+            self.mode,
+            self.model_path.display(),
+            self.bytes as f64 / 1e6,
+            self.sha256.get(..16).unwrap_or(&self.sha256),
+            self.card_path.display()
+        )?;
+        match (&self.check, &self.check_skipped) {
+            (Some(c), _) => writeln!(
+                f,
+                "parity: max |Δp| = {:.2e} between the graph ({}) and the trained model on {} faces",
+                c.max_abs_diff_probabilities, c.engine, c.faces
+            ),
+            (None, Some(why)) => writeln!(f, "parity check skipped: {why}"),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
 /// The folder may receive an export: absent, empty, or a previous export (which is replaced).
 fn check_out(out: &Path) -> Result<(), ExportError> {
     if !out.exists() {

@@ -245,3 +245,34 @@ pub fn bench(runtime: &Runtime, input: &Path, opts: &BenchOptions) -> Result<Ben
         ms_per_face: FaceMs { align: ms(total.align, total.faces), embed: ms(total.embed, total.faces) },
     })
 }
+
+impl std::fmt::Display for BenchReport {
+    /// The report in lines: setup, throughput, milliseconds per photo and per face, and the decode path.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (p, per_face, d) = (&self.ms_per_photo, &self.ms_per_face, &self.decode);
+        writeln!(
+            f,
+            "engine {} · mode {} · detector {} · {} threads · {} photos × {} pass(es), {} faces/pass",
+            self.engine, self.mode, self.detector, self.threads, self.photos, self.passes_measured, self.faces_per_pass
+        )?;
+        writeln!(f, "throughput: {:.2} photos/s, {:.2} faces/s", self.photos_per_s, self.faces_per_s)?;
+        writeln!(
+            f,
+            "ms per photo (worker time): decode {:.2} · detect {:.2} · align {:.2} · embed {:.2}",
+            p.decode, p.detect, p.align, p.embed
+        )?;
+        writeln!(f, "ms per face: align {:.3} · embed {:.2}", per_face.align, per_face.embed)?;
+        writeln!(
+            f,
+            "decode path: {} of {} photos decoded reduced (JPEG DCT scaling to a long side >= {}), {} also at full \
+             size; faces aligned from reduced {} / full {}; embedder {}",
+            d.photos_decoded_reduced,
+            self.photos,
+            d.jpeg_scale_to_long_side.map_or_else(|| "-".to_string(), |s| s.to_string()),
+            d.photos_also_decoded_full,
+            d.faces_aligned_from_reduced,
+            d.faces_aligned_from_full,
+            self.embedder
+        )
+    }
+}

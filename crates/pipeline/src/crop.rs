@@ -173,6 +173,21 @@ pub struct CropSummary {
     pub failed_by_reason: BTreeMap<String, usize>,
 }
 
+impl std::fmt::Display for CropSummary {
+    /// The counts in a line, then one line per reason photos could not be read.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} photos: {} processed, {} already done; {} face crops, {} without a face, {} unreadable",
+            self.photos, self.processed, self.skipped, self.faces, self.no_face, self.failed
+        )?;
+        for (reason, n) in &self.failed_by_reason {
+            writeln!(f, "  unreadable ({reason}): {n}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Remove what [`issc_core::write_atomic`] leaves when `crop` is killed mid-write in `out` and its label folders:
 /// exactly `.<crop>.png.<6 random>.tmp` and `.crops.jsonl.<6 random>.tmp`, nothing else (other programs' files in
 /// the same folder are left alone). Returns how many were removed.
@@ -252,12 +267,11 @@ pub fn crop(
         tracing::info!("removed {removed} partly written file(s) left by an interrupted run in {}", out.display());
     }
     let manifest_path = out.join(MANIFEST);
-    let mode = opts.mode.name().to_string();
+    let cropper = Cropper { pipeline: &pipeline, load: runtime.load(), opts, out, mode: opts.mode.name().to_string() };
 
     // What is already done (latest entries per source, same settings, crop files present).
-    let (previous, done) = done_sources(out, &manifest_path, &mode, opts.size)?;
+    let (previous, done) = done_sources(out, &manifest_path, &cropper.mode, opts.size)?;
     let todo: Vec<&Job> = jobs.iter().filter(|j| !done.contains(&j.source)).collect();
-    let skipped = jobs.len() - todo.len();
 
     let bar = progress.task("cropping", "photos", todo.len() as u64);
     let appender = Mutex::new(
@@ -268,98 +282,10 @@ pub fn crop(
             .ctx(|| format!("cannot write {}", manifest_path.display()))?,
     );
     let fresh: Mutex<BTreeMap<String, Vec<CropEntry>>> = Mutex::new(BTreeMap::new());
-
-    let base = |job: &Job, status: CropStatus| CropEntry {
-        source: job.source.clone(),
-        label: job.label.clone(),
-        status,
-        face_index: None,
-        bbox: None,
-        landmarks: None,
-        score: None,
-        crop: None,
-        mode: mode.clone(),
-        size: opts.size,
-        reason: None,
-        error: None,
-        width: None,
-        height: None,
-    };
-    // A photo that could not be cropped: one `error` entry with the reason kind and the message.
-    let failed = |job: &Job, reason: &str, error: String| {
-        Ok(vec![CropEntry { reason: Some(reason.into()), error: Some(error), ..base(job, CropStatus::Error) }])
-    };
-
-    let process = |job: &Job| -> Result<Vec<CropEntry>> {
-        let photo = match pipeline.load(&job.path, runtime.load()) {
-            Ok(photo) => photo,
-            Err(issc_core::ImageError::Io { source, .. })
-                if std::fs::symlink_metadata(&job.path).is_ok_and(|m| m.is_symlink()) =>
-            {
-                let target = std::fs::read_link(&job.path).map(|t| t.display().to_string()).unwrap_or_default();
-                return failed(
-                    job,
-                    "dangling_link",
-                    format!("{}: a symbolic link to {target}, which cannot be read ({source})", job.source),
-                );
-            }
-            Err(e) => {
-                return failed(job, e.kind(), e.to_string());
-            }
-        };
-        let (w, h) = photo.full_size();
-        let faces = match pipeline.detect_photo(&photo) {
-            Ok(f) => f,
-            Err(e) => {
-                return failed(job, "detect", format!("{}: {e}", job.source));
-            }
-        };
-        if faces.is_empty() {
-            return Ok(vec![CropEntry { width: Some(w), height: Some(h), ..base(job, CropStatus::NoFace) }]);
-        }
-        let dir_rel = job.label.as_deref().map(PathBuf::from).unwrap_or_default();
-        let mut entries = Vec::new();
-        for (n, face) in faces.iter().enumerate() {
-            let crop = match opts.mode {
-                CropMode::Aligned => match issc_detect::align_from_photo(&photo, &face.landmarks, opts.size) {
-                    Ok((Some(c), _)) => c,
-                    Ok((None, _)) => continue,
-                    Err(e) => {
-                        return failed(job, "decode", format!("{}: {e}", job.source));
-                    }
-                },
-                CropMode::Margin => match photo.full() {
-                    Ok(full) => issc_detect::margin_crop(full, &face.bbox, opts.margin, opts.size),
-                    Err(e) => {
-                        return failed(job, e.kind(), e.to_string());
-                    }
-                },
-            };
-            let rel = dir_rel.join(format!("{}_{n}.png", job.stem));
-            let png = encode_png(&crop)?;
-            issc_core::write_atomic(&out.join(&rel), &png)
-                .ctx(|| format!("cannot write {}", out.join(&rel).display()))?;
-            entries.push(CropEntry {
-                face_index: Some(n),
-                bbox: Some(face.bbox.into()),
-                landmarks: Some(face.landmarks.0),
-                score: Some(face.score),
-                crop: Some(rel.to_string_lossy().replace('\\', "/")),
-                width: Some(w),
-                height: Some(h),
-                ..base(job, CropStatus::Ok)
-            });
-        }
-        if entries.is_empty() {
-            entries.push(CropEntry { width: Some(w), height: Some(h), ..base(job, CropStatus::NoFace) });
-        }
-        Ok(entries)
-    };
-
     let results: Vec<Result<()>> = todo
         .par_iter()
         .map(|job| {
-            let entries = process(job)?;
+            let entries = cropper.photo(job)?;
             let mut text = String::new();
             for e in &entries {
                 text.push_str(&serde_json::to_string(e).ctx(|| "cannot encode a crops.jsonl line")?);
@@ -382,41 +308,129 @@ pub fn crop(
     // Compact: previous entries for untouched sources, fresh ones for the rest; sorted; atomic.
     let fresh = fresh.into_inner().unwrap_or_else(|p| p.into_inner());
     let mut all = previous;
-    for (k, v) in fresh.iter() {
+    for (k, v) in &fresh {
         all.insert(k.clone(), v.clone());
     }
     issc_core::write_atomic_with(&manifest_path, |w| {
-        for entries in all.values() {
-            for e in entries {
-                serde_json::to_writer(&mut *w, e)?;
-                w.write_all(b"\n")?;
-            }
+        for e in all.values().flatten() {
+            serde_json::to_writer(&mut *w, e)?;
+            w.write_all(b"\n")?;
         }
         Ok(())
     })
     .ctx(|| format!("cannot write {}", manifest_path.display()))?;
+    Ok(summarize(jobs.len(), todo.len(), &fresh))
+}
 
-    // Summary of this run.
-    let mut faces = 0usize;
-    let mut no_face = 0usize;
+/// This run's counts from its fresh entries.
+fn summarize(photos: usize, processed: usize, fresh: &BTreeMap<String, Vec<CropEntry>>) -> CropSummary {
+    let (mut faces, mut no_face) = (0usize, 0usize);
     let mut failed: BTreeMap<String, usize> = BTreeMap::new();
-    for entries in fresh.values() {
-        for e in entries {
-            match e.status {
-                CropStatus::Ok => faces += 1,
-                CropStatus::NoFace => no_face += 1,
-                CropStatus::Error => *failed.entry(e.reason.clone().unwrap_or_default()).or_default() += 1,
-            }
+    for e in fresh.values().flatten() {
+        match e.status {
+            CropStatus::Ok => faces += 1,
+            CropStatus::NoFace => no_face += 1,
+            CropStatus::Error => *failed.entry(e.reason.clone().unwrap_or_default()).or_default() += 1,
         }
     }
-    let n_failed: usize = failed.values().sum();
-    Ok(CropSummary {
-        photos: jobs.len(),
-        processed: todo.len(),
-        skipped,
+    CropSummary {
+        photos,
+        processed,
+        skipped: photos - processed,
         faces,
         no_face,
-        failed: n_failed,
+        failed: failed.values().sum(),
         failed_by_reason: failed,
-    })
+    }
+}
+
+/// Crops the faces of one photo at a time with fixed settings.
+struct Cropper<'a> {
+    pipeline: &'a issc_detect::FacePipeline,
+    load: &'a issc_core::LoadOptions,
+    opts: &'a CropOptions,
+    out: &'a Path,
+    mode: String,
+}
+
+impl Cropper<'_> {
+    /// An entry for `job` with `status` and nothing else known.
+    fn base(&self, job: &Job, status: CropStatus) -> CropEntry {
+        CropEntry {
+            v: issc_dataset::crops::FORMAT,
+            source: job.source.clone(),
+            label: job.label.clone(),
+            status,
+            face_index: None,
+            bbox: None,
+            landmarks: None,
+            score: None,
+            crop: None,
+            mode: self.mode.clone(),
+            size: self.opts.size,
+            reason: None,
+            error: None,
+            width: None,
+            height: None,
+        }
+    }
+
+    /// A photo that could not be cropped: one `error` entry with the reason kind and the message.
+    fn failed(&self, job: &Job, reason: &str, error: String) -> Result<Vec<CropEntry>> {
+        Ok(vec![CropEntry { reason: Some(reason.into()), error: Some(error), ..self.base(job, CropStatus::Error) }])
+    }
+
+    /// Every face of `job`'s photo written as a crop, and the photo's manifest entries; a photo that cannot be read
+    /// is an `error` entry, and only a failure to write the output is an `Err`.
+    fn photo(&self, job: &Job) -> Result<Vec<CropEntry>> {
+        let photo = match self.pipeline.load(&job.path, self.load) {
+            Ok(photo) => photo,
+            Err(issc_core::ImageError::Io { source, .. })
+                if std::fs::symlink_metadata(&job.path).is_ok_and(|m| m.is_symlink()) =>
+            {
+                let target = std::fs::read_link(&job.path).map(|t| t.display().to_string()).unwrap_or_default();
+                let why = format!("{}: a symbolic link to {target}, which cannot be read ({source})", job.source);
+                return self.failed(job, "dangling_link", why);
+            }
+            Err(e) => return self.failed(job, e.kind(), e.to_string()),
+        };
+        let (w, h) = photo.full_size();
+        let faces = match self.pipeline.detect_photo(&photo) {
+            Ok(f) => f,
+            Err(e) => return self.failed(job, "detect", format!("{}: {e}", job.source)),
+        };
+        let dir_rel = job.label.as_deref().map(PathBuf::from).unwrap_or_default();
+        let mut entries = Vec::new();
+        for (n, face) in faces.iter().enumerate() {
+            let crop = match self.opts.mode {
+                CropMode::Aligned => match issc_detect::align_from_photo(&photo, &face.landmarks, self.opts.size) {
+                    Ok((Some(c), _)) => c,
+                    Ok((None, _)) => continue,
+                    Err(e) => return self.failed(job, "decode", format!("{}: {e}", job.source)),
+                },
+                CropMode::Margin => match photo.full() {
+                    Ok(full) => issc_detect::margin_crop(full, &face.bbox, self.opts.margin, self.opts.size),
+                    Err(e) => return self.failed(job, e.kind(), e.to_string()),
+                },
+            };
+            let rel = dir_rel.join(format!("{}_{n}.png", job.stem));
+            let png = encode_png(&crop)?;
+            let path = self.out.join(&rel);
+            issc_core::write_atomic(&path, &png).ctx(|| format!("cannot write {}", path.display()))?;
+            entries.push(CropEntry {
+                face_index: Some(n),
+                bbox: Some(face.bbox.into()),
+                landmarks: Some(face.landmarks.0),
+                score: Some(face.score),
+                crop: Some(rel.to_string_lossy().replace('\\', "/")),
+                width: Some(w),
+                height: Some(h),
+                ..self.base(job, CropStatus::Ok)
+            });
+        }
+        if entries.is_empty() {
+            entries.push(CropEntry { width: Some(w), height: Some(h), ..self.base(job, CropStatus::NoFace) });
+        }
+        Ok(entries)
+    }
 }

@@ -30,6 +30,7 @@ mod progress;
 pub mod report;
 mod run;
 mod runtime;
+pub mod settings;
 mod strangers;
 pub mod summary;
 pub mod train;
@@ -42,7 +43,7 @@ pub use error::{PipelineError, Result};
 pub use fetch::{FetchSettings, PhotoSource, SearchProvider, Secret, fetch_label};
 pub use progress::{Progress, Task};
 pub use run::run;
-pub use runtime::{DetectorSettings, Runtime, RuntimeOptions};
+pub use runtime::{DetectorSettings, Doctor, ModelCheck, Runtime, RuntimeOptions};
 pub use summary::{Outcome, Summary};
 pub use train::TrainSettings;
 

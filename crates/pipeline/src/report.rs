@@ -164,9 +164,23 @@ fn sources_section(i: &Input<'_>) -> String {
 
 /// The whole page.
 pub fn render(i: &Input<'_>) -> String {
-    let s = i.summary;
-    let st = &s.stages;
     let mut h = String::new();
+    section_head(&mut h, i);
+    section_key_figures(&mut h, i);
+    section_stages(&mut h, i);
+    section_people(&mut h, i);
+    section_gallery(&mut h, i);
+    section_duplicates(&mut h, i);
+    section_training(&mut h, i);
+    section_unknown_rejection(&mut h, i);
+    section_model(&mut h, i);
+    h.push_str("</body></html>\n");
+    h
+}
+
+/// The page head, title and run line.
+fn section_head(h: &mut String, i: &Input<'_>) {
+    let s = i.summary;
     h.push_str("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     h.push_str("<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">");
     let title = esc(&crate::show(i.config_file));
@@ -181,8 +195,12 @@ pub fn render(i: &Input<'_>) -> String {
         esc(env!("CARGO_PKG_VERSION")),
         s.seconds
     );
+}
 
-    // Key figures.
+/// Key figures.
+fn section_key_figures(h: &mut String, i: &Input<'_>) {
+    let s = i.summary;
+    let st = &s.stages;
     let os = &s.open_set;
     let _ = writeln!(
         h,
@@ -198,8 +216,12 @@ pub fn render(i: &Input<'_>) -> String {
         pct(os.unknown_reject),
         pct(os.known_accept)
     );
+}
 
-    // Stages.
+/// Stages.
+fn section_stages(h: &mut String, i: &Input<'_>) {
+    let s = i.summary;
+    let st = &s.stages;
     h.push_str(
         "<h2 id=\"stages\">Stages</h2><table><tr><th>stage</th><th>this run</th><th>outcome</th>\
          <th class=\"n\">seconds</th></tr>\n",
@@ -294,8 +316,11 @@ pub fn render(i: &Input<'_>) -> String {
         );
     }
     h.push_str("</table>\n");
+}
 
-    // People.
+/// People.
+fn section_people(h: &mut String, i: &Input<'_>) {
+    let s = i.summary;
     h.push_str(
         "<h2 id=\"people\">People</h2><table><tr><th>person</th><th>photos from</th><th class=\"n\">photos</th>\
          <th class=\"n\">faces</th><th class=\"n\">kept</th><th class=\"n\">train</th><th class=\"n\">val</th>\
@@ -324,8 +349,11 @@ pub fn render(i: &Input<'_>) -> String {
     h.push_str("</table>\n");
 
     h.push_str(&sources_section(i));
+}
 
-    // Gallery.
+/// Gallery.
+fn section_gallery(h: &mut String, i: &Input<'_>) {
+    let s = i.summary;
     let fates: BTreeMap<&str, Fate> = i.dataset.files.iter().map(|f| (f.path.as_str(), f.fate)).collect();
     h.push_str(
         "<h2 id=\"gallery\">Faces per person</h2><p class=\"meta\">Aligned 112×112 crops. Coloured tags: the split \
@@ -357,8 +385,10 @@ pub fn render(i: &Input<'_>) -> String {
         }
         h.push('\n');
     }
+}
 
-    // Duplicates.
+/// Duplicates.
+fn section_duplicates(h: &mut String, i: &Input<'_>) {
     h.push_str("<h2 id=\"duplicates\">Removed faces and near duplicates</h2>\n");
     let removed: Vec<_> = i.dataset.files.iter().filter(|f| f.fate == Fate::Removed).collect();
     if removed.is_empty() {
@@ -399,8 +429,12 @@ pub fn render(i: &Input<'_>) -> String {
         }
         h.push_str("</table>\n");
     }
+}
 
-    // Training.
+/// Training.
+fn section_training(h: &mut String, i: &Input<'_>) {
+    let s = i.summary;
+    let st = &s.stages;
     let t = &st.train;
     let run_rel = rel_to(i.work, i.run_dir);
     let _ = write!(
@@ -470,8 +504,13 @@ pub fn render(i: &Input<'_>) -> String {
             h.push_str("</table>\n");
         }
     }
+}
 
-    // Unknown rejection.
+/// Unknown rejection.
+fn section_unknown_rejection(h: &mut String, i: &Input<'_>) {
+    let s = i.summary;
+    let os = &s.open_set;
+    let st = &s.stages;
     let cal = &i.train_card.open_set;
     let _ = write!(
         h,
@@ -515,15 +554,18 @@ pub fn render(i: &Input<'_>) -> String {
         for a in &x.answers {
             let caption = format!("{} → {} (best {} p={:.2})", a.photo, a.label, a.best, a.probability);
             let class = if a.label == issc_predict::UNKNOWN { "" } else { "out" };
-            figure(&mut h, &a.crop, &caption, None, class);
+            figure(h, &a.crop, &caption, None, class);
         }
         h.push_str("</div>\n");
         if !x.errors.is_empty() {
             let _ = write!(h, "<p class=\"bad\">Unreadable: {}</p>", esc(&x.errors.join("; ")));
         }
     }
+}
 
-    // Model.
+/// Model.
+fn section_model(h: &mut String, i: &Input<'_>) {
+    let s = i.summary;
     let m = i.model;
     let model_rel = rel_to(i.work, Path::new(&s.model));
     let _ = writeln!(
@@ -562,8 +604,6 @@ pub fn render(i: &Input<'_>) -> String {
         esc(&m.input.dtype),
         esc(&m.input.range)
     );
-    h.push_str("</body></html>\n");
-    h
 }
 
 #[cfg(test)]

@@ -118,6 +118,34 @@ impl Runtime {
         Ok(self.models.get_or_init(|| m))
     }
 
+    /// What `issc doctor` shows: the engine, the models folder and every model file's checksum, checked.
+    pub fn doctor(&self) -> Result<Doctor> {
+        let engine = self.engine()?;
+        let models = self.models()?;
+        let checks = models
+            .verify_all()
+            .into_iter()
+            .map(|(m, r)| ModelCheck {
+                file: m.file,
+                role: m.role,
+                sha256: m.sha256,
+                ok: r.is_ok(),
+                error: r.err().map(|e| e.to_string()),
+            })
+            .collect();
+        Ok(Doctor {
+            version: env!("CARGO_PKG_VERSION"),
+            engine: engine.kind.to_string(),
+            engine_library: engine.library.as_ref().map(|p| p.display().to_string()),
+            engine_reason: engine.reason.clone(),
+            engine_text: engine.to_string(),
+            models_dir: models.path().display().to_string(),
+            models_origin: models.origin().to_string(),
+            models: checks,
+            threads: rayon::current_num_threads(),
+        })
+    }
+
     /// A face pipeline with `detector`'s settings (embedding too when `embed`), dropping faces under `min_face` px.
     pub fn pipeline(&self, detector: &DetectorSettings, min_face: f32, embed: bool) -> Result<FacePipeline> {
         detector.validate()?;
@@ -132,5 +160,65 @@ impl Runtime {
         FacePipeline::with_mode(models, kind, detector.config(min_face), embed, self.opts.mode)
             .map(|p| p.with_shrink_on_load(self.opts.shrink_on_load))
             .ctx(|| format!("cannot load the face models from {}", models.path().display()))
+    }
+}
+
+/// One model file's check in a [`Doctor`] report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelCheck {
+    /// File name in the models folder.
+    pub file: &'static str,
+    /// What it is.
+    pub role: &'static str,
+    /// Its expected SHA-256.
+    pub sha256: &'static str,
+    /// Present with that checksum.
+    pub ok: bool,
+    /// Why not.
+    pub error: Option<String>,
+}
+
+/// The engine and models in use ([`Runtime::doctor`]): JSON through `Serialize`, text through `Display`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Doctor {
+    /// This library's version.
+    pub version: &'static str,
+    /// The inference engine (`ort`, `tract`).
+    pub engine: String,
+    /// The ONNX Runtime library loaded, if any.
+    pub engine_library: Option<String>,
+    /// Why this engine runs (e.g. why ONNX Runtime was not found).
+    pub engine_reason: String,
+    #[serde(skip)]
+    engine_text: String,
+    /// The models folder.
+    pub models_dir: String,
+    #[serde(skip)]
+    models_origin: String,
+    /// Every model file, checked.
+    pub models: Vec<ModelCheck>,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+impl Doctor {
+    /// Every model file is present with its checksum.
+    pub fn all_ok(&self) -> bool {
+        self.models.iter().all(|m| m.ok)
+    }
+}
+
+impl std::fmt::Display for Doctor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "issc {}", self.version)?;
+        writeln!(f, "engine:  {}", self.engine_text)?;
+        writeln!(f, "models:  {} ({})", self.models_dir, self.models_origin)?;
+        for m in &self.models {
+            match &m.error {
+                None => writeln!(f, "  ok     {}  {}", m.file, m.role)?,
+                Some(e) => writeln!(f, "  FAILED {}  {e}", m.file)?,
+            }
+        }
+        writeln!(f, "threads: {}", self.threads)
     }
 }

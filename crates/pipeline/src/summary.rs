@@ -268,3 +268,24 @@ pub struct Outcome {
     /// The summary of the run.
     pub summary: Summary,
 }
+
+impl std::fmt::Display for Outcome {
+    /// The run's last lines: test accuracy, the unknown-rejection rule, where the model and report are, the engine
+    /// and the total time.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.summary;
+        let t = &s.stages.train;
+        writeln!(f, "test accuracy: {:.3} on {} faces (best epoch {})", t.test_accuracy, t.test_faces, t.best_epoch)?;
+        let os = &s.open_set;
+        writeln!(
+            f,
+            "unknown rejection: {} ≥ {:.4} · on validation: known people accepted {:.3}, unknown rejected {:.3} \
+             (AUC {:.3})",
+            os.rule, os.threshold, os.known_accept, os.unknown_reject, os.auc
+        )?;
+        writeln!(f, "model:  {}", crate::show(&self.model_dir))?;
+        writeln!(f, "report: {}", crate::show(&self.report))?;
+        writeln!(f, "engine: {}", s.engine)?;
+        writeln!(f, "total:  {:.1} s", s.seconds)
+    }
+}

@@ -102,6 +102,61 @@ pub struct Trained {
     pub mode: Mode,
 }
 
+impl Trained {
+    /// The report as one JSON object (`issc train --json`): the training report plus mode, labels, sizes and the
+    /// embedding cache.
+    pub fn json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(&self.report).unwrap_or_default();
+        v["mode"] = serde_json::json!(self.mode);
+        v["embedding_seconds"] = serde_json::json!(self.embed_secs);
+        v["cache_dir"] = serde_json::json!(self.cache_dir.display().to_string());
+        v["labels"] = serde_json::json!(self.labels);
+        v["train_faces"] = serde_json::json!(self.sizes[0]);
+        v["val_faces"] = serde_json::json!(self.sizes[1]);
+        v
+    }
+}
+
+impl std::fmt::Display for Trained {
+    /// The report in lines: embeddings, sizes, epochs, validation, test and the open-set rules.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (report, sizes) = (&self.report, self.sizes);
+        if let (Some(secs), Some(c)) = (self.embed_secs, &self.cache) {
+            let n = sizes.iter().sum::<usize>();
+            let dir = self.cache_dir.display();
+            writeln!(f, "embeddings: {n} crops in {secs:.1} s (cache {dir}: {} hits, {} misses)", c.hits, c.misses)?;
+        }
+        writeln!(f, "{} labels · train {} · val {} · test {}", self.labels.len(), sizes[0], sizes[1], sizes[2])?;
+        if let Some(n) = report.resumed_from {
+            writeln!(f, "resumed after epoch {n}")?;
+        }
+        writeln!(
+            f,
+            "epochs: {}{} · best epoch {} · {:.4} s/epoch",
+            report.epochs,
+            if report.stopped_early { " (early stop)" } else { "" },
+            report.best_epoch,
+            report.seconds_per_epoch
+        )?;
+        writeln!(f, "validation: loss {:.4} · accuracy {:.3}", report.val_loss, report.val_accuracy)?;
+        writeln!(f, "test: accuracy {:.3} on {} faces", report.test_accuracy, report.test_faces)?;
+        let os = &report.open_set;
+        for t in [&os.max_probability, &os.centroid_cosine] {
+            writeln!(
+                f,
+                "open set {}: threshold {:.4} · known accepted {:.3} · unknown rejected {:.3} · AUC {:.3}{}",
+                t.score,
+                t.threshold,
+                t.known_accept,
+                t.unknown_reject,
+                t.auc,
+                if t.score == os.chosen { " (chosen)" } else { "" }
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Train on the dataset in `data` into the run folder `out` (embeddings cached in `cache_dir`).
 pub fn train(
     runtime: &Runtime,

@@ -97,16 +97,15 @@ impl Limits {
     /// sixteenth (4 to 64) is kept for connections over the limit, twice (a connection accepted at the limit counts
     /// until the idle one it replaces has closed), and the rest caps `max_connections`.
     pub fn with_open_files(cfg: &ServeConfig, open_files: Option<u64>) -> Result<Self, ServeError> {
-        for (name, d) in [
-            ("header_timeout (--header-timeout)", cfg.header_timeout),
-            ("idle_timeout (--idle-timeout)", cfg.idle_timeout),
-        ] {
+        for (name, d) in [("header_timeout", cfg.header_timeout), ("idle_timeout", cfg.idle_timeout)] {
             if d.is_zero() || d > MAX_TIMEOUT {
-                return Err(ServeError::Config(format!("{name} must be more than 0 seconds and at most a day")));
+                return Err(ServeError::Config(format!(
+                    "serve setting {name} must be more than 0 seconds and at most a day"
+                )));
             }
         }
         if cfg.max_connections == 0 {
-            return Err(ServeError::Config("max_connections (--max-connections) must be at least 1".into()));
+            return Err(ServeError::Config("serve setting max_connections must be at least 1".into()));
         }
         let (max_connections, over_limit) = match open_files {
             None => (cfg.max_connections, 64),
@@ -873,8 +872,8 @@ mod tests {
         let e = Limits::with_open_files(&cfg(100), Some(70)).unwrap_err().to_string();
         assert!(e.contains("ulimit -n") && e.contains("70"), "{e}");
         let zero = ServeConfig { header_timeout: Duration::ZERO, ..ServeConfig::default() };
-        assert!(Limits::with_open_files(&zero, None).unwrap_err().to_string().contains("--header-timeout"));
-        assert!(Limits::with_open_files(&cfg(0), None).unwrap_err().to_string().contains("--max-connections"));
+        assert!(Limits::with_open_files(&zero, None).unwrap_err().to_string().contains("header_timeout"));
+        assert!(Limits::with_open_files(&cfg(0), None).unwrap_err().to_string().contains("max_connections"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!   `image` → every face: box, landmarks, label or `unknown`, probability, top-k, and timings.
 //! - `POST /predict_json`: `{"image_base64": "...", "top_k": 3}`, or `{"url": "..."}` when the server has a URL
 //!   allow-list (SSRF rules in [`fetch`]).
-//! - `GET /healthz`, `GET /readyz` (model loaded), `GET /metrics` (Prometheus), `GET /openapi.json` (generated from
+//! - `GET /healthz`, `GET /readyz` (the model loaded and the Face API's store answering, whichever are served), `GET /metrics` (Prometheus), `GET /openapi.json` (generated from
 //!   the handlers' types), `GET /` (a page: drop a photo, see boxes and names over it and the JSON below).
 //!
 //! Inference runs on long-lived worker threads, never on the async runtime, at most `max_concurrency` at a time.
@@ -167,11 +167,14 @@ pub fn check_bind(addr: &SocketAddr, cfg: &ServeConfig) -> Result<(), ServeError
             "refusing to listen on {addr} without API keys: set ISSC_API_KEYS (comma-separated) or bind 127.0.0.1"
         )));
     }
-    if cfg.max_concurrency == 0 || cfg.max_body_bytes == 0 {
-        return Err(ServeError::Config("--max-concurrency and --max-body-mb must be at least 1".into()));
+    if cfg.max_concurrency == 0 {
+        return Err(ServeError::Config("serve setting max_concurrency must be at least 1".into()));
+    }
+    if cfg.max_body_bytes == 0 {
+        return Err(ServeError::Config("serve setting max_body_mb must be at least 1".into()));
     }
     if cfg.body_timeout.is_zero() {
-        return Err(ServeError::Config("body_timeout (--body-timeout) must be more than 0 seconds".into()));
+        return Err(ServeError::Config("serve setting body_timeout must be more than 0 seconds".into()));
     }
     Limits::new(cfg)?;
     Ok(())
@@ -518,16 +521,39 @@ async fn healthz() -> axum::Json<Health> {
     axum::Json(Health { status: "ok".into(), labels: None, model_sha256: None })
 }
 
-/// Readiness: 200 once the model is loaded.
+/// Readiness: 200 when what the server serves works (the model given with `--model`, the Face API store given with
+/// `--store` answering); 503 with `Retry-After` otherwise.
 #[utoipa::path(get, path = "/readyz", responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
 async fn readyz(State(state): State<AppStateRef>) -> Result<axum::Json<Health>, ApiError> {
-    let m =
-        state.model.as_ref().ok_or_else(|| ApiError::unavailable("ModelNotLoaded", state.model_missing.clone(), 5))?;
-    Ok(axum::Json(Health {
-        status: "ready".into(),
-        labels: Some(m.predictor.card().labels.len()),
-        model_sha256: Some(m.predictor.card().model.sha256.clone()),
-    }))
+    // Ready when what this server was started to serve works: the model (loaded at start, when given) and the Face
+    // API's store (asked for one collection: a Face-API-only replica behind a load balancer is ready when its
+    // database answers).
+    if let Some(face) = &state.face {
+        let store = face.api.store.clone();
+        let asked = tokio::task::spawn_blocking(move || store.collections(issc_store::Kind::LargePersonGroup, None, 1));
+        match tokio::time::timeout(Duration::from_secs(5), asked).await {
+            Ok(Ok(Ok(_))) => {}
+            Ok(Ok(Err(e))) => {
+                return Err(ApiError::unavailable("StoreUnavailable", format!("the Face API store: {e}"), 5));
+            }
+            Ok(Err(_)) | Err(_) => {
+                return Err(ApiError::unavailable(
+                    "StoreUnavailable",
+                    "the Face API store did not answer within 5 s",
+                    5,
+                ));
+            }
+        }
+    }
+    match (&state.model, &state.face) {
+        (Some(m), _) => Ok(axum::Json(Health {
+            status: "ready".into(),
+            labels: Some(m.predictor.card().labels.len()),
+            model_sha256: Some(m.predictor.card().model.sha256.clone()),
+        })),
+        (None, Some(_)) => Ok(axum::Json(Health { status: "ready".into(), labels: None, model_sha256: None })),
+        (None, None) => Err(ApiError::unavailable("ModelNotLoaded", state.model_missing.clone(), 5)),
+    }
 }
 
 async fn metrics(State(state): State<AppStateRef>, req: Request) -> Response {

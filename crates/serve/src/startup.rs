@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use issc_store::FaceStore;
 
@@ -70,4 +71,158 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// A server's settings as a person gives them (a command line's flags; `None`: the default), turned into a checked
+/// [`ServeConfig`](crate::ServeConfig) by [`ServeSettings::config`]. Errors name the setting
+/// (`serve setting header_timeout = 0: …`).
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    /// Largest request body (the photo), in MiB.
+    pub max_body_mb: usize,
+    /// Photos analysed at once (default: the number of cores).
+    pub max_concurrency: Option<usize>,
+    /// Most requests waiting for a slot (default: 256 × `max_concurrency`).
+    pub max_queue: Option<usize>,
+    /// Most MiB of photos the requests in the server may hold.
+    pub max_queue_mb: usize,
+    /// Longest expected wait a request is admitted with, in seconds (default: half of `timeout`).
+    pub max_wait: Option<f64>,
+    /// Time limit per request, queueing included, in seconds.
+    pub timeout: u64,
+    /// Seconds a client has to send its request line and headers.
+    pub header_timeout: Option<f64>,
+    /// Seconds a kept-alive connection may wait for its next request.
+    pub idle_timeout: Option<f64>,
+    /// Seconds a request body has to arrive in full.
+    pub body_timeout: Option<f64>,
+    /// Most connections open at once.
+    pub max_connections: Option<usize>,
+    /// Hosts `/predict_json {"url"}` may fetch from.
+    pub url_allow: Vec<String>,
+    /// Development only: URLs resolving to loopback addresses too.
+    pub url_allow_loopback: bool,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        let d = crate::ServeConfig::default();
+        Self {
+            max_body_mb: d.max_body_bytes / (1024 * 1024),
+            max_concurrency: None,
+            max_queue: None,
+            max_queue_mb: d.max_queue_bytes / (1024 * 1024),
+            max_wait: None,
+            timeout: d.request_timeout.as_secs(),
+            header_timeout: None,
+            idle_timeout: None,
+            body_timeout: None,
+            max_connections: None,
+            url_allow: vec![],
+            url_allow_loopback: false,
+        }
+    }
+}
+
+/// `value` seconds, or `default` (the rules on the value are [`check_bind`](crate::check_bind)'s).
+fn seconds(name: &str, value: Option<f64>, default: Duration) -> Result<Duration, ServeError> {
+    match value {
+        None => Ok(default),
+        Some(s) => Duration::try_from_secs_f64(s)
+            .map_err(|_| ServeError::Config(format!("serve setting {name} = {s}: not a number of seconds"))),
+    }
+}
+
+impl ServeSettings {
+    /// The server's configuration: these settings over [`ServeConfig::default`](crate::ServeConfig), with
+    /// `api_keys`, image limits `load` and `shrink_on_load` (checked by [`check_bind`](crate::check_bind)).
+    pub fn config(
+        &self,
+        api_keys: Vec<String>,
+        load: issc_core::LoadOptions,
+        shrink_on_load: bool,
+    ) -> Result<crate::ServeConfig, ServeError> {
+        let defaults = crate::ServeConfig::default();
+        let max_concurrency = self.max_concurrency.unwrap_or(defaults.max_concurrency);
+        let timeout = Duration::from_secs(self.timeout.max(1));
+        let max_body_bytes = self.max_body_mb.saturating_mul(1024 * 1024);
+        let cfg = crate::ServeConfig {
+            max_body_bytes,
+            max_concurrency,
+            max_queue: self.max_queue.unwrap_or(256 * max_concurrency),
+            max_queue_bytes: self.max_queue_mb.saturating_mul(1024 * 1024),
+            max_wait: match self.max_wait {
+                Some(s) if s.is_finite() && s >= 0.0 => Duration::from_secs_f64(s).min(timeout),
+                Some(s) => {
+                    return Err(ServeError::Config(format!(
+                        "serve setting max_wait = {s}: must be a number of seconds >= 0"
+                    )));
+                }
+                None => timeout / 2,
+            },
+            request_timeout: timeout,
+            header_timeout: seconds("header_timeout", self.header_timeout, defaults.header_timeout)?,
+            idle_timeout: seconds("idle_timeout", self.idle_timeout, defaults.idle_timeout)?,
+            body_timeout: seconds("body_timeout", self.body_timeout, defaults.body_timeout)?,
+            max_connections: self.max_connections.unwrap_or(defaults.max_connections),
+            shrink_on_load,
+            api_keys,
+            load,
+            url_fetch: crate::UrlFetch {
+                allow: self.url_allow.clone(),
+                max_bytes: max_body_bytes as u64,
+                timeout: Duration::from_secs(self.timeout.clamp(1, 30)),
+                allow_loopback: self.url_allow_loopback,
+            },
+            ..defaults
+        };
+        Ok(cfg)
+    }
+}
+
+/// Serves `router` on `addr` until Ctrl-C or SIGTERM, on a runtime of its own: prints `listening on http://ADDR`
+/// on stdout (what scripts and tests wait for), then `describe(address, limits)` on stderr (a one-line summary).
+pub fn serve_blocking(
+    addr: std::net::SocketAddr,
+    cfg: &crate::ServeConfig,
+    router: axum::Router,
+    describe: impl FnOnce(std::net::SocketAddr, &crate::Limits) -> String,
+) -> Result<(), ServeError> {
+    use std::io::Write as _;
+    let io = |addr: String| move |source| ServeError::Io { addr, source };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(io(addr.to_string()))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(io(addr.to_string()))?;
+        let local = listener.local_addr().map_err(io(addr.to_string()))?;
+        // A closed stdout only loses the line.
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "listening on http://{local}").and_then(|()| stdout.flush());
+        drop(stdout);
+        let limits = crate::Limits::new(cfg)?;
+        eprintln!("{}", describe(local, &limits));
+        crate::serve(listener, router, cfg, shutdown_signal()).await
+    })
+}
+
+/// The one-line summary a server prints at start: address, what it serves, keys, admission and connection limits.
+/// `serving`: what is loaded (model, Face API store); `mode`: the pipeline mode's name.
+pub fn banner(
+    local: std::net::SocketAddr,
+    cfg: &crate::ServeConfig,
+    limits: &crate::Limits,
+    serving: &str,
+    mode: &str,
+) -> String {
+    format!(
+        "issc serve: http://{local}/ · {serving} · {} API key(s) · {} slots + up to {} queued (expected wait ≤ {:.1} s) \
+         · body ≤ {} MiB · ≤ {} connections (ulimit -n {}) · {mode} mode{}",
+        cfg.api_keys.len(),
+        cfg.max_concurrency,
+        cfg.max_queue,
+        cfg.max_wait.as_secs_f64(),
+        cfg.max_body_bytes / (1024 * 1024),
+        limits.max_connections,
+        limits.open_files.map_or_else(|| "unlimited".to_string(), |n| n.to_string()),
+        if cfg.shrink_on_load { ", shrink-on-load" } else { "" }
+    )
 }

@@ -86,20 +86,6 @@ thread_local! {
     static VISITED: RefCell<Visited> = RefCell::new(Visited::default());
 }
 
-/// `Σ aᵢ·bᵢ` of two int8 rows.
-#[inline]
-fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    let mut acc = [0i32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: i32 = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..16 {
-            acc[i] += i32::from(x[i]) * i32::from(y[i]);
-        }
-    }
-    acc.iter().sum::<i32>() + tail
-}
-
 /// splitmix64: the layer draw.
 fn next_u64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -207,7 +193,7 @@ impl HnswIndex {
 
     fn pair(&self, a: u32, b: u32) -> f32 {
         let (a, b) = (a as usize, b as usize);
-        self.base.scale(a) * self.base.scale(b) * dot_i8(self.base.code(a), self.base.code(b)) as f32
+        self.base.scale(a) * self.base.scale(b) * crate::quantized::dot_i8(self.base.code(a), self.base.code(b)) as f32
     }
 
     /// The best `ef` rows reachable from `entry` on `level`, best first.

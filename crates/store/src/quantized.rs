@@ -45,15 +45,15 @@ fn quantize_row(x: &[f32], out: &mut [i8]) -> (f32, f32) {
     (s, e2.sqrt())
 }
 
-/// `Σ aᵢ·bᵢ` in integers (vectorised by the compiler: widening multiply-adds).
+/// `Σ aᵢ·bᵢ` in integers, `b` int8 or int16 (vectorised by the compiler: widening multiply-adds).
 #[inline]
-pub(crate) fn dot_i8_i16(a: &[i8], b: &[i16]) -> i32 {
+pub(crate) fn dot_i8<T: Copy + Into<i32>>(a: &[i8], b: &[T]) -> i32 {
     let mut acc = [0i32; 16];
     let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: i32 = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum();
+    let tail: i32 = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| i32::from(x) * y.into()).sum();
     for (x, y) in ca.zip(cb) {
         for i in 0..16 {
-            acc[i] += i32::from(x[i]) * i32::from(y[i]);
+            acc[i] += i32::from(x[i]) * y[i].into();
         }
     }
     acc.iter().sum::<i32>() + tail
@@ -243,7 +243,7 @@ impl QuantizedIndex {
     /// The scanned (approximate) score of row `r`.
     #[inline]
     pub(crate) fn approx(&self, q: &Query, r: usize) -> f32 {
-        self.scales[r] * q.scale * dot_i8_i16(self.code(r), &q.codes) as f32
+        self.scales[r] * q.scale * dot_i8(self.code(r), &q.codes) as f32
     }
 
     /// How far a scanned score may be from the exact one, for query `q`.

@@ -84,3 +84,25 @@ pub fn cosine(a: &serde_json::Value, b: &serde_json::Value) -> f64 {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).map(|(x, y)| f(x) * f(y)).sum()
 }
+
+/// A model exported (crop → prepare → train → export, with the `issc` binary on ONNX Runtime) from
+/// tests/fixtures/people (3 people), built once per test binary under `target/tmp/<name>-model-<pid>`.
+pub fn fixture_model(name: &str) -> &'static Path {
+    static MODEL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-model-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let s = |p: &Path| p.display().to_string();
+        let (photos, crops, ds, run, model) =
+            (fixtures().join("people"), root.join("crops"), root.join("dataset"), root.join("run"), root.join("model"));
+        ok(&issc("ort", &["crop", "--in", &s(&photos), "--out", &s(&crops)]));
+        ok(&issc(
+            "ort",
+            &["prepare", "--in", &s(&crops), "--out", &s(&ds), "--min-per-label", "3", "--split", "0.34,0.33,0.33"],
+        ));
+        let cache = root.join("cache");
+        ok(&issc("ort", &["train", "--data", &s(&ds), "--out", &s(&run), "--cache", &s(&cache)]));
+        ok(&issc("ort", &["export", "--run", &s(&run), "--out", &s(&model)]));
+        model
+    })
+}
