@@ -125,6 +125,22 @@ impl LicenseFilter {
                     "licence filter {list:?}: empty term; give families separated by commas, e.g. cc0,pd,cc-by,cc-by-sa"
                 )));
             };
+            // A Creative Commons term must be a whole family (its elements by, sa, nc, nd, then at most a version):
+            // a typo such as `cc-by-as` would otherwise widen the filter to `cc-by`, and `ccby` keep nothing.
+            let n = normalize(term);
+            let cc_rest = n.strip_prefix(f.as_str()).unwrap_or("-");
+            let cc_term = n.starts_with("cc") && f != "cc0" && f != "pd";
+            let elements_only = f.split('-').skip(1).all(|p| matches!(p, "by" | "sa" | "nc" | "nd"));
+            let versions_only = cc_rest.split('-').skip(1).all(|p| p.starts_with(|c: char| c.is_ascii_digit()));
+            let misread = cc_term && !(f.starts_with("cc-") && elements_only && versions_only);
+            if misread {
+                return Err(FetchError::Config(format!(
+                    "licence filter {list:?}: {:?} is not a licence family; Creative Commons families are cc0 and cc- \
+                     followed by by, sa, nc, nd (cc-by, cc-by-sa, cc-by-nc, cc-by-nc-sa, cc-by-nd, cc-by-nc-nd); others \
+                     are named as Wikimedia Commons names them without a version (pd, gfdl, fal, ...)",
+                    term.trim()
+                )));
+            }
             if !families.contains(&f) {
                 families.push(f);
             }
@@ -471,6 +487,13 @@ mod tests {
         assert!(LicenseFilter::parse("").is_err());
         assert!(LicenseFilter::parse("cc0,,pd").is_err());
         assert_eq!(lf.to_string(), "cc0,pd,cc-by-sa");
+        // Versions are fine; a misspelt Creative Commons family is refused, naming it, instead of widening or
+        // emptying the filter.
+        assert_eq!(LicenseFilter::parse("CC BY-SA 4.0,cc-by-nc-nd,gfdl,fal").unwrap().families().len(), 4);
+        for typo in ["cc-by-as", "ccby", "cc-by-sa-x", "cc-foo"] {
+            let e = LicenseFilter::parse(&format!("cc0,{typo}")).unwrap_err().to_string();
+            assert!(e.contains(typo) && e.contains("cc-by-sa"), "{typo}: {e}");
+        }
     }
 
     #[test]
