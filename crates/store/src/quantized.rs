@@ -45,18 +45,20 @@ fn quantize_row(x: &[f32], out: &mut [i8]) -> (f32, f32) {
     (s, e2.sqrt())
 }
 
-/// `Σ aᵢ·bᵢ` in integers, `b` int8 or int16 (vectorised by the compiler: widening multiply-adds).
+/// `Σ aᵢ·bᵢ` in integers, `b` int8 or int16: 16 lanes at a time widened to 16 bits and multiplied-and-added in
+/// pairs (`pmaddwd`: one instruction for 16 products with AVX2, two with SSE2).
 #[inline]
-pub(crate) fn dot_i8<T: Copy + Into<i32>>(a: &[i8], b: &[T]) -> i32 {
-    let mut acc = [0i32; 16];
+pub(crate) fn dot_i8<T: Copy + Into<i16>>(a: &[i8], b: &[T]) -> i32 {
+    use wide::{i8x16, i16x16, i32x8};
+    let mut acc = i32x8::ZERO;
     let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: i32 = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| i32::from(x) * y.into()).sum();
+    let tail: i32 = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| i32::from(x) * i32::from(y.into())).sum();
     for (x, y) in ca.zip(cb) {
-        for i in 0..16 {
-            acc[i] += i32::from(x[i]) * y[i].into();
-        }
+        let x = i16x16::from_i8x16(i8x16::new(x.try_into().unwrap_or_default()));
+        let y = i16x16::new(std::array::from_fn(|i| y[i].into()));
+        acc += x.dot(y);
     }
-    acc.iter().sum::<i32>() + tail
+    acc.reduce_add() + tail
 }
 
 /// A query prepared for the scan: unit `f32` and its 16-bit codes.
