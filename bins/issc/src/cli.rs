@@ -202,7 +202,14 @@ pub struct CropArgs {
 /// A library's settings error in the words of the command line: `crop margin -1 …` → `--margin -1 …`,
 /// `fetch setting connect_timeout: …` → `--connect-timeout: …`, `serve setting max_wait = -1: …` → `--max-wait -1: …`.
 pub fn in_flags(e: impl std::fmt::Display) -> anyhow::Error {
-    const NAMES: [(&str, &str); 6] = [
+    const NAMES: [(&str, &str); 10] = [
+        (
+            "resume it (the resume option), or train into another folder",
+            "pass --resume to continue it, or another --out",
+        ),
+        ("resuming with different settings", "--resume with different settings"),
+        ("resume with the same settings (only epochs", "use the same flags (only --epochs"),
+        ("may change), or train into another folder", "may change) or another --out"),
         ("crop margin ", "--margin "),
         ("crop size ", "--size "),
         ("min_face ", "--min-face "),
@@ -211,7 +218,7 @@ pub fn in_flags(e: impl std::fmt::Display) -> anyhow::Error {
         ("detector setting max_side = ", "--max-side "),
     ];
     let mut msg = NAMES.iter().fold(e.to_string(), |m, (lib, flag)| m.replace(lib, flag));
-    for prefix in ["fetch setting ", "serve setting "] {
+    for prefix in ["fetch setting ", "serve setting ", "prepare setting ", "train setting "] {
         if let Some((head, rest)) = msg.split_once(prefix) {
             let end = rest.find([':', ' ']).unwrap_or(rest.len());
             let tail = rest[end..].strip_prefix(" =").unwrap_or(&rest[end..]);

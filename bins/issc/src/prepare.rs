@@ -36,7 +36,8 @@ pub fn run(ctx: &Context, args: PrepareArgs) -> anyhow::Result<ExitCode> {
     let report = prepare(&args.input, &args.out, &opts, &|done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
-    })?;
+    })
+    .map_err(crate::cli::in_flags)?;
     bar.finish_and_clear();
     let m = &report.manifest;
     let (train, val, test, removed) = report.totals();

@@ -77,7 +77,8 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<ExitCode> {
     opts.resume = args.resume;
     let cache = settings.cache.clone().unwrap_or_else(|| DEFAULT_CACHE.into());
     let trained =
-        issc_pipeline::train::train(ctx.runtime(), &args.data, &args.out, &opts, &cache, &Bars { quiet_lines: true })?;
+        issc_pipeline::train::train(ctx.runtime(), &args.data, &args.out, &opts, &cache, &Bars { quiet_lines: true })
+            .map_err(crate::cli::in_flags)?;
     if args.json {
         outln!("{}", trained.json());
     } else {

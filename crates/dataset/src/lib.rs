@@ -76,12 +76,12 @@ impl PrepareOptions {
         }
         if self.phash_distance > 32 {
             return Err(DatasetError::Options(format!(
-                "--phash-distance {} is too large (0..=32; 6 is a good default for 64-bit pHash)",
+                "prepare setting phash_distance = {}: too large (0..=32; 6 is a good default for 64-bit pHash)",
                 self.phash_distance
             )));
         }
         if self.min_per_label == 0 {
-            return Err(DatasetError::Options("--min-per-label must be at least 1".into()));
+            return Err(DatasetError::Options("prepare setting min_per_label must be at least 1".into()));
         }
         Ok(())
     }
@@ -552,7 +552,7 @@ pub fn prepare(
                     files[i].fate = Fate::Removed;
                     files[i].reason = Some("label_too_small".into());
                     files[i].detail = Some(format!(
-                        "label '{label}' has {n} usable images, fewer than --min-per-label {}",
+                        "label '{label}' has {n} usable images, fewer than min_per_label = {}",
                         opts.min_per_label
                     ));
                 }

@@ -63,10 +63,10 @@ pub struct ModelDir {
 }
 
 impl ModelDir {
-    /// Locate the models folder. `explicit` (from `--models`) wins, then `ISSC_MODELS_DIR`, then a search.
+    /// Locate the models folder. `explicit` (a program's own setting, such as `issc --models`) wins, then `ISSC_MODELS_DIR`, then a search.
     pub fn locate(explicit: Option<&Path>) -> Result<Self, DetectError> {
         if let Some(dir) = explicit {
-            return Self::at(dir, "--models");
+            return Self::at(dir, "given explicitly");
         }
         if let Some(dir) = std::env::var_os("ISSC_MODELS_DIR") {
             return Self::at(Path::new(&dir), "ISSC_MODELS_DIR");

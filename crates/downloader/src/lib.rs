@@ -189,7 +189,7 @@ pub fn validate_label(label: &str) -> Result<(), FetchError> {
         || label.chars().any(char::is_control)
     {
         return Err(FetchError::Config(format!(
-            "label {label:?} is not a usable folder name: use letters, digits, '-' or '_' (e.g. --label ada-lovelace)"
+            "label {label:?} is not a usable folder name: use letters, digits, '-' or '_' (e.g. ada-lovelace)"
         )));
     }
     Ok(())
@@ -286,7 +286,9 @@ pub async fn fetch(
 ) -> Result<Summary, FetchError> {
     validate_label(&opts.label)?;
     if opts.concurrency == 0 || opts.per_host == 0 || opts.attempts == 0 {
-        return Err(FetchError::Config("--concurrency, --per-host and attempts must be at least 1".into()));
+        return Err(FetchError::Config(
+            "fetch setting concurrency, per_host and the attempts per URL must each be at least 1".into(),
+        ));
     }
     let label_dir = out.join(&opts.label);
     std::fs::create_dir_all(&label_dir).map_err(|source| FetchError::Io { path: label_dir.clone(), source })?;
@@ -745,7 +747,7 @@ async fn store(sh: &Shared, c: &Candidate, body: Vec<u8>, attempts: u32) -> Entr
     if w.min(h) < min_side {
         en.status = Status::Rejected;
         en.reason = Some("too_small".into());
-        en.detail = Some(format!("{w}x{h} is smaller than --min-side {min_side}"));
+        en.detail = Some(format!("{w}x{h} is smaller than min_side = {min_side}"));
         return en;
     }
     let hash = blake3::hash(&body).to_hex().to_string();

@@ -143,14 +143,14 @@ fn without_url(e: &reqwest::Error) -> String {
 /// Candidates from a URL list: one per line; blank lines and `#` comments ignored.
 pub fn read_url_list(path: &Path) -> Result<Vec<Candidate>, FetchError> {
     let text = issc_core::read_text_capped(path, 64 << 20)
-        .map_err(|e| FetchError::Config(format!("--urls: cannot read the URL list: {e}")))?;
+        .map_err(|e| FetchError::Config(format!("cannot read the URL list {e}")))?;
     Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(Candidate::new).collect())
 }
 
 /// Candidates from a folder: every file below it (sorted), as local paths.
 pub fn read_dir(dir: &Path) -> Result<Vec<Candidate>, FetchError> {
     if !dir.is_dir() {
-        return Err(FetchError::Config(format!("--dir {}: not a folder", dir.display())));
+        return Err(FetchError::Config(format!("{}: not a folder (the folder of photos to take)", dir.display())));
     }
     let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
         .sort_by_file_name()

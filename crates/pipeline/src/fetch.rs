@@ -210,7 +210,7 @@ impl FetchSettings {
             return bad("connect_timeout", format!("{} is not a positive number of seconds", self.connect_timeout));
         }
         if self.concurrency == 0 || self.per_host == 0 {
-            return bad("concurrency / per_host", "must be at least 1".into());
+            return bad(if self.concurrency == 0 { "concurrency" } else { "per_host" }, "must be at least 1".into());
         }
         if self.max_bytes == 0 {
             return bad("max_bytes", "must be at least 1".into());
@@ -255,12 +255,8 @@ impl FetchSettings {
 /// The downloader's source for `source` (reads the folder or the URL list; SerpAPI needs its key).
 pub fn open_source(source: &PhotoSource, settings: &FetchSettings) -> Result<Source> {
     Ok(match source {
-        PhotoSource::Dir { from } => {
-            Source::Dir(provider::read_dir(from).ctx(|| format!("folder {}", from.display()))?)
-        }
-        PhotoSource::Urls { from } => {
-            Source::Urls(provider::read_url_list(from).ctx(|| format!("URL list {}", from.display()))?)
-        }
+        PhotoSource::Dir { from } => Source::Dir(provider::read_dir(from)?),
+        PhotoSource::Urls { from } => Source::Urls(provider::read_url_list(from)?),
         PhotoSource::Query { from, provider, category } => {
             let provider = provider.resolve(settings);
             if settings.license.is_some() && provider != SearchProvider::Commons {

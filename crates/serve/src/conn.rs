@@ -402,7 +402,7 @@ impl Shared {
         let _ = writeln!(out, "issc_http_connections_open{{kind=\"normal\"}} {}", self.normal.load(Ordering::Relaxed));
         let _ =
             writeln!(out, "issc_http_connections_open{{kind=\"over_limit\"}} {}", self.over.load(Ordering::Relaxed));
-        out.push_str("# HELP issc_http_connections_limit Connections served normally at most (--max-connections, ");
+        out.push_str("# HELP issc_http_connections_limit Connections served normally at most (max_connections, ");
         out.push_str("kept below the open-file limit).\n");
         out.push_str("# TYPE issc_http_connections_limit gauge\n");
         let _ = writeln!(out, "issc_http_connections_limit {}", l.max_connections);

@@ -616,7 +616,7 @@ async fn read_body(
     })
     .await;
     if over {
-        return Err(ApiError::too_large(format!("request body is over {limit} bytes (--max-body-mb)")));
+        return Err(ApiError::too_large(format!("request body is over {limit} bytes (this server's body limit)")));
     }
     match read {
         Err(_) => Err(ApiError {
@@ -662,8 +662,8 @@ fn content_type(headers: &HeaderMap) -> Option<(String, String)> {
         (status = 200, body = PredictResponse),
         (status = 400, body = ErrorBody, description = "Empty body, bad multipart"),
         (status = 401, body = ErrorBody, description = "Missing or invalid API key"),
-        (status = 408, body = ErrorBody, description = "The body did not arrive within --body-timeout"),
-        (status = 413, body = ErrorBody, description = "Body over --max-body-mb"),
+        (status = 408, body = ErrorBody, description = "The body did not arrive within the server's body timeout"),
+        (status = 413, body = ErrorBody, description = "Body over the server's body limit"),
         (status = 415, body = ErrorBody, description = "Content type is not an image or multipart"),
         (status = 422, body = ErrorBody, description = "Not a readable image, truncated, damaged (DamagedImage), or too many pixels"),
         (status = 503, body = ErrorBody, description = "Saturated (Retry-After), timed out, or no model"),
@@ -731,7 +731,7 @@ async fn predict(
         (status = 200, body = PredictResponse),
         (status = 400, body = ErrorBody, description = "Invalid JSON or base64, URL refused"),
         (status = 401, body = ErrorBody),
-        (status = 408, body = ErrorBody, description = "The body did not arrive within --body-timeout"),
+        (status = 408, body = ErrorBody, description = "The body did not arrive within the server's body timeout"),
         (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody, description = "Content type is not application/json"),
         (status = 422, body = ErrorBody),

@@ -67,7 +67,7 @@ pub enum TrainError {
     #[error("invalid option: {0}")]
     Options(String),
     /// The requested mode is not implemented yet.
-    #[error("training mode `{0}` is not implemented yet; use --mode head")]
+    #[error("training mode `{0}` is not implemented yet; use mode = head")]
     Unsupported(String),
 }
 

@@ -73,7 +73,7 @@ impl TrainDevice {
         if self == TrainDevice::Cpu {
             if precision != Precision::F32 {
                 return Err(TrainError::Options(
-                    "--precision f16/bf16 needs a GPU device (--device cuda or wgpu); the CPU trains in f32".into(),
+                    "train setting precision = f16/bf16 needs a GPU device (device = cuda or wgpu); the CPU trains in f32".into(),
                 ));
             }
             return Ok(Device::flex());
@@ -106,7 +106,7 @@ fn gpu_device(kind: TrainDevice, precision: Precision) -> Result<Device, TrainEr
     };
     device
         .configure(burn::tensor::DeviceConfig::default().float_dtype(dtype))
-        .map_err(|e| TrainError::Options(format!("--precision {precision:?} on this device: {e:?}")))?;
+        .map_err(|e| TrainError::Options(format!("train setting precision = {precision:?} on this device: {e:?}")))?;
     Ok(device)
 }
 
@@ -341,10 +341,10 @@ impl RunConfig {
             ("weight_decay", self.weight_decay == other.weight_decay),
             ("batch", self.batch == other.batch),
             ("seed", self.seed == other.seed),
-            ("head (--hidden)", self.head == other.head),
-            ("--unfreeze", self.unfreeze == other.unfreeze),
-            ("--backbone-lr-scale", self.backbone_lr_scale == other.backbone_lr_scale),
-            ("--no-augment", self.augment == other.augment),
+            ("head (hidden)", self.head == other.head),
+            ("unfreeze", self.unfreeze == other.unfreeze),
+            ("backbone_lr_scale", self.backbone_lr_scale == other.backbone_lr_scale),
+            ("augment", self.augment == other.augment),
             ("dataset (dataset.json fingerprint / labels)", {
                 self.dataset_fingerprint == other.dataset_fingerprint && self.labels == other.labels
             }),
@@ -614,7 +614,7 @@ pub fn train_head(
 ) -> Result<TrainReport, TrainError> {
     opts.validate()?;
     if opts.mode != Mode::Head {
-        return Err(TrainError::Options("train_head trains --mode head only; see train_finetune".into()));
+        return Err(TrainError::Options("train_head trains mode = head only; see train_finetune".into()));
     }
     let classes = set.labels.len();
     check_sizes(&set.root, classes, set.train.len(), set.val.len())?;
@@ -669,7 +669,7 @@ pub(crate) fn run_training(
     if existing && !opts.resume {
         return Err(TrainError::Run {
             path: out.to_path_buf(),
-            reason: "already holds a training run; pass --resume to continue it, or choose another --out".into(),
+            reason: "already holds a training run; resume it (the resume option), or train into another folder".into(),
         });
     }
     if opts.resume && config_path.is_file() {
@@ -679,8 +679,8 @@ pub(crate) fn run_training(
             return Err(TrainError::Run {
                 path: config_path.clone(),
                 reason: format!(
-                    "--resume with different settings than the run ({}); use the same flags (only --epochs may \
-                     change) or another --out",
+                    "resuming with different settings than the run ({}); resume with the same settings (only \
+                     epochs may change), or train into another folder",
                     diff.join(", ")
                 ),
             });

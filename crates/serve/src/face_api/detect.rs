@@ -189,7 +189,7 @@ fn too_big(limit: usize) -> FaceApiError {
         format!(
             "Image size is too big. The valid image file size should be no larger than {} bytes ({}).",
             limit,
-            if limit < IMAGE_MAX_BYTES { "this server's --max-body-mb" } else { "6 MB" }
+            if limit < IMAGE_MAX_BYTES { "this server's body limit" } else { "6 MB" }
         ),
     )
 }
