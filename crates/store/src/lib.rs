@@ -47,7 +47,7 @@ mod sqlite;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 #[cfg(feature = "postgres")]
-pub use self::postgres::PgStore;
+pub use self::postgres::{PgAnnIndex, PgStore};
 pub use face_ids::{DetectedFace, FaceIds, MemoryFaceIds};
 pub use hnsw::{HnswIndex, HnswParams};
 pub use index::{ExactIndex, Hit, IndexBuilder, VectorIndex, dot, normalized};

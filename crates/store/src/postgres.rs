@@ -1,8 +1,12 @@
 //! The shared backend: PostgreSQL with pgvector (feature `postgres`).
 //!
 //! Every call is one short transaction on a pooled connection; nothing is cached in the process, so several
-//! `issc serve` processes can share one database. Search runs in the database, exactly: a sequential scan of the
-//! collection's trained faces with pgvector's inner product (no approximate index is ever created).
+//! `issc serve` processes can share one database. Search runs in the database. A collection with fewer trained
+//! faces than [`PgAnnIndex::min_faces`] (or every collection, without an index setting) is searched exactly: a
+//! sequential scan of its trained faces with pgvector's inner product. Training a larger one builds (or keeps) a
+//! pgvector HNSW index of its own (a partial index over the collection's rows, built `CONCURRENTLY`, so other
+//! collections keep taking faces meanwhile); identify then takes the graph's nearest candidates and re-scores them
+//! exactly, as the sequential scan scores.
 //!
 //! Concurrency between connections (or processes) is settled with row locks on the collection (and person): face
 //! additions hold the collection row `FOR SHARE` (face lists: `FOR UPDATE`, for the quota), a training holds it
@@ -37,6 +41,53 @@ const TRAINING_LEASE: Duration = Duration::from_secs(60);
 
 /// Finished operations are kept this long (Azure keeps them two days), then swept by the next training.
 const OPERATIONS_KEPT: &str = "2 days";
+
+/// Most candidates pgvector's HNSW search returns (its `hnsw.ef_search` limit).
+const MAX_EF_SEARCH: u32 = 1000;
+
+/// The approximate index [`PgStore`] gives a large collection when it is trained: pgvector's HNSW graph on cosine
+/// distance, one partial index per collection. Identify asks the graph for `ef_search` candidate faces and
+/// re-scores them exactly; hit@1 against the exact scan and latency per setting are measured by
+/// `cargo bench -p issc-store --features postgres --bench pg_index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgAnnIndex {
+    /// Collections with fewer faces at training are searched exactly (and lose an index they had). Default 10,000.
+    pub min_faces: usize,
+    /// Candidate faces the graph search returns for re-scoring (pgvector `hnsw.ef_search`; raised to the number
+    /// of results asked for, at most 1,000). Default 100.
+    pub ef_search: u32,
+    /// Graph degree (pgvector `m`, 2–100). Default 16.
+    pub m: u32,
+    /// Candidates kept while building (pgvector `ef_construction`, at least 2 × `m`). Default 64.
+    pub ef_construction: u32,
+    /// The most memory one index build may use, in MiB: the session's `maintenance_work_mem` is raised towards
+    /// the graph's size up to this (never lowered). Default 1,024.
+    pub build_memory_mib: u32,
+}
+
+impl Default for PgAnnIndex {
+    fn default() -> Self {
+        Self { min_faces: 10_000, ef_search: 100, m: 16, ef_construction: 64, build_memory_mib: 1024 }
+    }
+}
+
+/// `s` as an SQL string literal (PostgreSQL's `quote_literal`: quotes doubled; with a backslash, an `E''` string
+/// with backslashes doubled), for the partial index's predicate, which a query must repeat as constants.
+fn literal(s: &str) -> String {
+    let body = s.replace('\'', "''");
+    if body.contains('\\') { format!("E'{}'", body.replace('\\', "\\\\")) } else { format!("'{body}'") }
+}
+
+/// The name of a collection's HNSW index: fixed by kind and id, so a collection created again under the same id
+/// finds (or replaces) it.
+fn ann_index_name(kind: Kind, id: &str) -> String {
+    // FNV-1a, 64 bits: a name, not a secret. Two collections sharing one would only lose the index (the query's
+    // predicate names the collection, so its rows stay its own).
+    let h = format!("{}/{id}", kind.tag())
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    format!("issc_ann_{h:016x}")
+}
 
 /// Most expired faceIds one insertion sweeps in passing (more than it adds, so expired rows never pile up).
 const SWEEP_IN_PASSING: i64 = 256;
@@ -73,6 +124,8 @@ CREATE TABLE IF NOT EXISTS issc_operations(
 -- Who runs a training, and since when (the database's clock): a running one whose owner is gone is failed.
 ALTER TABLE issc_collections ADD COLUMN IF NOT EXISTS train_owner text, ADD COLUMN IF NOT EXISTS train_started timestamptz;
 ALTER TABLE issc_operations ADD COLUMN IF NOT EXISTS started timestamptz;
+-- The HNSW index the trained snapshot is searched with (NULL: exact scan).
+ALTER TABLE issc_collections ADD COLUMN IF NOT EXISTS ann_index text;
 -- detect's transient faceIds, shared by every server; expiry by the database's clock.
 CREATE TABLE IF NOT EXISTS issc_face_ids(
     id text COLLATE "C" PRIMARY KEY, expires timestamptz NOT NULL, recognition_model text NOT NULL,
@@ -160,6 +213,8 @@ pub struct PgStore {
     instance: String,
     /// See [`TRAINING_LEASE`].
     training_lease: Duration,
+    /// What large collections are indexed with at training (`None`: every search is exact).
+    ann: Option<PgAnnIndex>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -299,6 +354,7 @@ impl PgStore {
             freed: Condvar::new(),
             instance: Uuid::new_v4().to_string(),
             training_lease: TRAINING_LEASE,
+            ann: Some(PgAnnIndex::default()),
         };
         {
             let mut c = store.conn()?;
@@ -311,6 +367,13 @@ impl PgStore {
     /// (default one minute; a training here takes one short transaction).
     pub fn with_training_lease(mut self, lease: Duration) -> Self {
         self.training_lease = lease;
+        self
+    }
+
+    /// The approximate index for large collections ([`PgAnnIndex::default`] unless set); `None` keeps every search
+    /// exact and drops a collection's index at its next training.
+    pub fn with_ann_index(mut self, ann: Option<PgAnnIndex>) -> Self {
+        self.ann = ann;
         self
     }
 
@@ -460,10 +523,10 @@ impl PgStore {
         kind: Kind,
         id: &str,
         lock: &str,
-    ) -> Result<(Training, Option<i64>)> {
+    ) -> Result<(Training, Option<i64>, Option<String>)> {
         let sql = format!(
             "SELECT train_status, coalesce(train_created, created), coalesce(train_last_action, created),
-                    train_last_success, train_message, trained_upto
+                    train_last_success, train_message, trained_upto, ann_index
              FROM issc_collections WHERE kind = $1 AND id = $2 {lock}"
         );
         let r = c
@@ -479,6 +542,7 @@ impl PgStore {
                 message: r.get(4),
             },
             r.get(5),
+            r.get(6),
         ))
     }
 
@@ -488,7 +552,7 @@ impl PgStore {
             return Err(StoreError::Dimension { expected: self.dim, got: query.len() });
         }
         let mut c = self.conn()?;
-        let (training, upto) = self.training_row(&mut *c, kind, id, "")?;
+        let (training, upto, ann_index) = self.training_row(&mut *c, kind, id, "")?;
         let upto = match (kind.needs_training(), upto) {
             (false, _) => i64::MAX,
             (true, Some(u)) => u,
@@ -500,7 +564,32 @@ impl PgStore {
         if k == 0 {
             return Ok(Vec::new());
         }
-        // Exact: every trained face of the collection is scanned (there is no vector index to approximate with).
+        let query = normalized(query);
+        if let (Some(ann), Some(_)) = (self.ann, &ann_index) {
+            // The collection's HNSW index: its nearest candidates (the partial index's predicate repeated as
+            // constants, so the planner can use it), each re-scored exactly as the scan below scores.
+            let n = ann.ef_search.max(u32::try_from(k).unwrap_or(u32::MAX)).min(MAX_EF_SEARCH);
+            let mut tx = c.transaction().map_err(|e| self.db(e))?;
+            // The planner may price a sort of a few thousand rows below the graph search: the threshold, not its
+            // estimate, decides (only this transaction's plan).
+            tx.batch_execute(&format!("SET LOCAL hnsw.ef_search = {n}; SET LOCAL enable_seqscan = off"))
+                .map_err(|e| self.db(e))?;
+            let sql = format!(
+                "SELECT owner, max(score) AS best FROM (
+                     SELECT coalesce(person_id, face_id) AS owner, seq,
+                            CASE WHEN norm > 0 THEN -(embedding <#> $1) / norm ELSE 0 END AS score
+                     FROM (SELECT person_id, face_id, seq, norm, embedding FROM issc_faces
+                           WHERE kind = {} AND collection = {} AND seq <= $2
+                           ORDER BY embedding <=> $1 LIMIT {n}) AS near) AS candidates
+                 GROUP BY owner ORDER BY best DESC, min(seq) LIMIT $3",
+                literal(kind.tag()),
+                literal(id)
+            );
+            let rows = tx.query(&sql, &[&Vector(&query), &upto, &limit(k)]).map_err(|e| self.db(e))?;
+            tx.commit().map_err(|e| self.db(e))?;
+            return Ok(rows.iter().map(|r| (uuid(r.get(0)), r.get::<_, f64>(1) as f32)).collect());
+        }
+        // Exact: every trained face of the collection is scanned.
         // Scores are computed in the scan, so that the grouping handles narrow rows (no embeddings).
         let rows = c
             .query(
@@ -509,10 +598,107 @@ impl PgStore {
                             CASE WHEN norm > 0 THEN -(embedding <#> $1) / norm ELSE 0 END AS score
                      FROM issc_faces WHERE kind = $2 AND collection = $3 AND seq <= $4) AS trained
                  GROUP BY owner ORDER BY best DESC, min(seq) LIMIT $5",
-                &[&Vector(&normalized(query)), &kind.tag(), &id, &upto, &limit(k)],
+                &[&Vector(&query), &kind.tag(), &id, &upto, &limit(k)],
             )
             .map_err(|e| self.db(e))?;
         Ok(rows.iter().map(|r| (uuid(r.get(0)), r.get::<_, f64>(1) as f32)).collect())
+    }
+
+    /// Before a training's snapshot: the HNSW index the collection should be searched with, built now if it is
+    /// missing (or left invalid by an interrupted build), or dropped if the collection is below the threshold.
+    /// The training's lease is renewed while the index builds, so other servers do not take it for dead.
+    fn prepare_ann_index(&self, kind: Kind, id: &str, operation: Uuid) -> Result<Option<String>> {
+        let name = ann_index_name(kind, id);
+        let mut c = self.conn()?;
+        let faces: i64 = c
+            .query_one("SELECT count(*) FROM issc_faces WHERE kind = $1 AND collection = $2", &[&kind.tag(), &id])
+            .map_err(|e| self.db(e))?
+            .get(0);
+        let valid: Option<bool> = c
+            .query_opt("SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)", &[&name])
+            .map_err(|e| self.db(e))?
+            .map(|r| r.get(0));
+        let wanted = self.ann.filter(|a| kind.needs_training() && usize::try_from(faces).unwrap_or(0) >= a.min_faces);
+        let Some(ann) = wanted else {
+            if valid.is_some() {
+                c.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}")).map_err(|e| self.db(e))?;
+            }
+            return Ok(None);
+        };
+        // Fresh statistics, so the planner prices the graph search against the collection's real size.
+        let analyze = |c: &mut Client| c.batch_execute("ANALYZE issc_faces").map_err(|e| self.db(e));
+        if valid == Some(true) {
+            // Kept up to date by every insertion since it was built.
+            analyze(&mut c)?;
+            return Ok(Some(name));
+        }
+        if valid == Some(false) {
+            c.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}")).map_err(|e| self.db(e))?;
+        }
+        // pgvector builds fastest with the whole graph in memory: about the vectors plus 2·m neighbours each.
+        let want_kib = (faces as u64 * (self.dim as u64 * 4 + u64::from(ann.m) * 2 * 10 + 64) / 1024)
+            .min(u64::from(ann.build_memory_mib) * 1024);
+        let have_kib: i64 = c
+            .query_one("SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'", &[])
+            .map_err(|e| self.db(e))?
+            .get(0);
+        let started = std::time::Instant::now();
+        let built = self.renewing_lease(kind, id, operation, || {
+            if want_kib > u64::try_from(have_kib).unwrap_or(0) {
+                c.batch_execute(&format!("SET maintenance_work_mem = '{want_kib}kB'"))?;
+            }
+            let built = c.batch_execute(&format!(
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON issc_faces
+                     USING hnsw (embedding vector_cosine_ops) WITH (m = {}, ef_construction = {})
+                     WHERE kind = {} AND collection = {}",
+                ann.m,
+                ann.ef_construction,
+                literal(kind.tag()),
+                literal(id)
+            ));
+            let reset = c.batch_execute("RESET maintenance_work_mem");
+            built.and(reset)
+        });
+        if let Err(e) = built {
+            // An interrupted concurrent build leaves an invalid index behind: drop it (the next training retries).
+            if let Ok(mut c) = self.conn() {
+                let _ = c.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"));
+            }
+            return Err(self.db(e));
+        }
+        analyze(&mut c)?;
+        tracing::info!(
+            "{} '{id}': HNSW index of {faces} faces built in {:.1} s",
+            kind.azure_name(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(Some(name))
+    }
+
+    /// Run `work` while renewing the lease of `operation` (the training of `kind`/`id` this store runs) on another
+    /// connection, every quarter of the lease.
+    fn renewing_lease<T>(&self, kind: Kind, id: &str, operation: Uuid, work: impl FnOnce() -> T) -> T {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let every = (self.training_lease / 4).max(Duration::from_millis(100));
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    let Ok(mut c) = self.conn() else { continue };
+                    let _ = c.execute(
+                        "UPDATE issc_collections SET train_started = now()
+                         WHERE kind = $1 AND id = $2 AND train_owner = $3 AND train_status = 'running'",
+                        &[&kind.tag(), &id, &self.instance],
+                    );
+                    let _ = c.execute(
+                        "UPDATE issc_operations SET started = now() WHERE id = $1 AND status = 'running'",
+                        &[&operation.to_string()],
+                    );
+                }
+            });
+            let out = work();
+            drop(stop);
+            out
+        })
     }
 }
 
@@ -590,10 +776,24 @@ impl FaceStore for PgStore {
 
     fn delete_collection(&self, kind: Kind, id: &str) -> Result<()> {
         let mut c = self.conn()?;
-        let n = c
-            .execute("DELETE FROM issc_collections WHERE kind = $1 AND id = $2", &[&kind.tag(), &id])
-            .map_err(|e| self.db(e))?;
-        if n == 0 { Err(StoreError::CollectionNotFound(kind, id.to_string())) } else { Ok(()) }
+        let indexed: Option<Option<String>> = c
+            .query_opt(
+                "DELETE FROM issc_collections WHERE kind = $1 AND id = $2 RETURNING ann_index",
+                &[&kind.tag(), &id],
+            )
+            .map_err(|e| self.db(e))?
+            .map(|r| r.get(0));
+        match indexed {
+            None => Err(StoreError::CollectionNotFound(kind, id.to_string())),
+            Some(Some(name)) => {
+                // Its rows are gone; the (now empty) index goes too, without locking out other collections.
+                if let Err(e) = c.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}")) {
+                    tracing::warn!("{} '{id}' deleted, but not its index {name}: {e}", kind.azure_name());
+                }
+                Ok(())
+            }
+            Some(None) => Ok(()),
+        }
     }
 
     fn create_person(&self, kind: Kind, group: &str, name: &str, user_data: Option<&str>) -> Result<Uuid> {
@@ -827,7 +1027,7 @@ impl FaceStore for PgStore {
 
     fn training(&self, kind: Kind, id: &str) -> Result<Training> {
         let mut c = self.conn()?;
-        let (t, _) = self.training_row(&mut *c, kind, id, "")?;
+        let (t, ..) = self.training_row(&mut *c, kind, id, "")?;
         if t.status != Status::Running {
             return Ok(t);
         }
@@ -838,14 +1038,14 @@ impl FaceStore for PgStore {
     fn begin_training(&self, kind: Kind, id: &str) -> Result<Operation> {
         let mut c = self.conn()?;
         let mut tx = c.transaction().map_err(|e| self.db(e))?;
-        let (t, _) = self.training_row(&mut tx, kind, id, "FOR UPDATE")?;
+        let (t, ..) = self.training_row(&mut tx, kind, id, "FOR UPDATE")?;
         if t.status == Status::Running {
             // One whose server died is failed (and this one may start); a live one is refused.
             let lease = self.training_lease.as_secs_f64();
             let filter = "kind = $1 AND id = $2 AND (train_started IS NULL OR \
                           train_started < now() - make_interval(secs => $3))";
             let n = fail_trainings(&mut tx, filter, &[&kind.tag(), &id, &lease]).map_err(|e| self.db(e))?;
-            let (t, _) = self.training_row(&mut tx, kind, id, "")?;
+            let (t, ..) = self.training_row(&mut tx, kind, id, "")?;
             if t.status == Status::Running {
                 return Err(StoreError::TrainingRunning(kind, id.to_string()));
             }
@@ -876,6 +1076,9 @@ impl FaceStore for PgStore {
 
     fn run_training(&self, kind: Kind, id: &str, operation: Uuid) -> Result<()> {
         let result: Result<()> = (|| {
+            // The index first (minutes at millions of faces, without holding the collection): faces added while
+            // it builds are in it too, and the snapshot below is taken once it is ready.
+            let ann_index = self.prepare_ann_index(kind, id, operation)?;
             let mut c = self.conn()?;
             let mut tx = c.transaction().map_err(|e| self.db(e))?;
             // FOR UPDATE waits for faces being added (they hold the row FOR SHARE) and holds back new ones until
@@ -902,8 +1105,9 @@ impl FaceStore for PgStore {
             }
             tx.execute(
                 "UPDATE issc_collections SET train_status = 'succeeded', train_last_action = $3,
-                     train_last_success = $3, trained_upto = $4, train_owner = NULL WHERE kind = $1 AND id = $2",
-                &[&kind.tag(), &id, &ts, &upto],
+                     train_last_success = $3, trained_upto = $4, train_owner = NULL, ann_index = $5
+                 WHERE kind = $1 AND id = $2",
+                &[&kind.tag(), &id, &ts, &upto, &ann_index],
             )
             .map_err(|e| self.db(e))?;
             tx.commit().map_err(|e| self.db(e))

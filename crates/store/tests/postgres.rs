@@ -1,7 +1,7 @@
 //! `PgStore` against a real PostgreSQL with pgvector: every check of `issc_store::conformance` (the same ones the
 //! SQLite store passes), the privacy check (no rows left after deletions), and what only a server has: secrets
 //! kept out of messages, two processes sharing one database, reconnection after the server drops a connection,
-//! no approximate vector index.
+//! small collections searched exactly, large ones through an HNSW index of their own with exact re-scoring.
 //!
 //! The server: `ISSC_TEST_POSTGRES_URL` (a `postgresql://…/db` URL of a role that may create databases; pgvector
 //! installed), or else a throwaway one started from the `pgserver` wheel (PostgreSQL 16 + pgvector) with the Python
@@ -22,7 +22,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use issc_store::{FaceStore, Kind, PgStore, Result, StoreError, conformance};
+use issc_store::{FaceStore, Kind, PgAnnIndex, PgStore, Result, StoreError, conformance};
 use postgres::{Client, NoTls};
 
 /// Keeps a pgserver instance up while its stdin is open; when the test closes it (or dies), pgserver stops the
@@ -320,19 +320,146 @@ fn a_schema_of_its_own(url: &str) {
     assert_eq!((count("faces_here"), count("public")), (7, 0));
 }
 
-/// The search stays exact: no approximate (hnsw, ivfflat) index exists on the embeddings.
-fn no_approximate_index(url: &str) {
-    let s = PgStore::connect(url, 4).unwrap();
-    drop(s);
+/// Indexes on `issc_faces` (name, definition).
+fn face_indexes(url: &str) -> Vec<(String, String)> {
     let mut c = Client::connect(url, NoTls).unwrap();
-    let defs: Vec<String> = c
-        .query("SELECT indexdef FROM pg_indexes WHERE tablename = 'issc_faces'", &[])
+    c.query("SELECT indexname::text, indexdef FROM pg_indexes WHERE tablename = 'issc_faces'", &[])
         .unwrap()
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+/// A collection below the threshold stays exact after training: no approximate (hnsw, ivfflat) index.
+fn small_collections_stay_exact(url: &str) {
+    let s = PgStore::connect(url, 4).unwrap();
+    let lpg = Kind::LargePersonGroup;
+    s.create_collection(lpg, "g", "g", None, "recognition_04").unwrap();
+    let ada = s.create_person(lpg, "g", "Ada", None).unwrap();
+    s.add_face(lpg, "g", Some(ada), &[1.0, 0.0, 0.0, 0.0], None).unwrap();
+    conformance::train(&s, lpg, "g");
+    let defs = face_indexes(url);
     assert!(!defs.is_empty());
-    assert!(defs.iter().all(|d| !d.contains("hnsw") && !d.contains("ivfflat") && !d.contains("embedding")), "{defs:?}");
+    assert!(
+        defs.iter().all(|(_, d)| !d.contains("hnsw") && !d.contains("ivfflat") && !d.contains("embedding")),
+        "{defs:?}"
+    );
+}
+
+/// `n` persons × `per` faces of `dim` dimensions, face-like: two faces of one person have cosine ≈ 0.6, of two
+/// persons ≈ 0 (as SFace embeddings), so that near neighbours are many and close, as in a real gallery.
+fn clustered(n: usize, per: usize, dim: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let unit = |rng: &mut rand_chacha::ChaCha8Rng| -> Vec<f32> {
+        let v: Vec<f32> = (0..dim).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / norm).collect()
+    };
+    let centres: Vec<Vec<f32>> = (0..n).map(|_| unit(&mut rng)).collect();
+    let face = |c: &[f32], rng: &mut rand_chacha::ChaCha8Rng| -> Vec<f32> {
+        let e = unit(rng);
+        c.iter().zip(&e).map(|(c, e)| 0.775 * c + 0.632 * e).collect()
+    };
+    let faces = (0..n * per).map(|i| face(&centres[i / per], &mut rng)).collect();
+    let queries = (0..n).map(|i| face(&centres[(i * 7) % n], &mut rng)).collect();
+    (faces, queries)
+}
+
+/// How many index scans PostgreSQL counted on the index `name`.
+fn index_scans(url: &str, name: &str) -> i64 {
+    let mut c = Client::connect(url, NoTls).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    c.query_opt("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = $1", &[&name])
+        .unwrap()
+        .map_or(0, |r| r.get(0))
+}
+
+/// A collection at the threshold gets an HNSW index of its own when trained; identify goes through it and answers
+/// what the exact scan answers, with the same scores (candidates are re-scored exactly); faces added after the
+/// training stay out until the next one, which keeps the index; below the threshold, or deleted, it is dropped.
+fn large_collections_get_an_hnsw_index(url: &str) {
+    const DIM: usize = 32;
+    let ann = PgAnnIndex { min_faces: 600, ..PgAnnIndex::default() };
+    let s = PgStore::connect(url, DIM).unwrap().with_ann_index(Some(ann));
+    let exact = PgStore::connect(url, DIM).unwrap().with_ann_index(None);
+    let lpg = Kind::LargePersonGroup;
+    s.create_collection(lpg, "big'one", "big", None, "recognition_04").unwrap();
+    s.create_collection(lpg, "other", "other", None, "recognition_04").unwrap();
+    let (faces, queries) = clustered(150, 4, DIM, 7);
+    let mut persons = Vec::new();
+    for (i, f) in faces.iter().enumerate() {
+        if i % 4 == 0 {
+            persons.push(s.create_person(lpg, "big'one", &format!("p{i}"), None).unwrap());
+        }
+        s.add_face(lpg, "big'one", Some(persons[i / 4]), f, None).unwrap();
+    }
+    let o = s.create_person(lpg, "other", "o", None).unwrap();
+    s.add_face(lpg, "other", Some(o), &queries[0], None).unwrap();
+    conformance::train(&s, lpg, "big'one");
+    conformance::train(&s, lpg, "other");
+    let hnsw: Vec<(String, String)> = face_indexes(url).into_iter().filter(|(_, d)| d.contains("hnsw")).collect();
+    assert_eq!(hnsw.len(), 1, "one index, for the large collection only: {hnsw:?}");
+    let (name, def) = &hnsw[0];
+    assert!(def.contains("vector_cosine_ops") && def.contains("'big''one'"), "{def}");
+
+    let before = index_scans(url, name);
+    let (mut same_top, mut same_all) = (0, 0);
+    for q in &queries {
+        let (a, e) = (s.identify(lpg, "big'one", q, 10).unwrap(), exact.identify(lpg, "big'one", q, 10).unwrap());
+        assert_eq!(a.len(), 10);
+        same_top += usize::from(a[0].0 == e[0].0);
+        same_all += usize::from(a == e);
+        for (person, score) in &a {
+            // Re-scored exactly: any person both return has the same score, to the bit.
+            if let Some((_, exact_score)) = e.iter().find(|(p, _)| p == person) {
+                assert_eq!(score.to_bits(), exact_score.to_bits(), "{person}");
+            }
+        }
+    }
+    // A backend reports its counters when idle for a while, or when it closes: close the store's connections.
+    drop(s);
+    let s = PgStore::connect(url, DIM).unwrap().with_ann_index(Some(ann));
+    let scans = index_scans(url, name) - before;
+    eprintln!(
+        "  hnsw over {} faces: top-1 = exact {same_top}/{n}, whole top 10 = exact {same_all}/{n}, {scans} index scans",
+        faces.len(),
+        n = queries.len()
+    );
+    assert!(scans >= queries.len() as i64, "identify used the index ({scans} scans for {} queries)", queries.len());
+    assert!(same_top * 100 >= queries.len() * 99, "hit@1 {same_top}/{}", queries.len());
+    assert_eq!(s.identify(lpg, "other", &queries[0], 1).unwrap()[0].0, o, "the other collection, exactly");
+
+    // A face added after the training is not searched until the next one, which keeps the index (same oid).
+    let oid = |url: &str| -> u32 {
+        Client::connect(url, NoTls).unwrap().query_one("SELECT to_regclass($1)::oid", &[name]).unwrap().get(0)
+    };
+    let first = oid(url);
+    let late = s.create_person(lpg, "big'one", "late", None).unwrap();
+    let probe = &queries[3];
+    s.add_face(lpg, "big'one", Some(late), probe, None).unwrap();
+    assert_ne!(s.identify(lpg, "big'one", probe, 1).unwrap()[0].0, late, "not trained yet");
+    conformance::train(&s, lpg, "big'one");
+    let top = s.identify(lpg, "big'one", probe, 1).unwrap();
+    assert_eq!(top[0].0, late);
+    assert!((top[0].1 - 1.0).abs() < 1e-6, "{top:?}");
+    assert_eq!(oid(url), first, "the index was kept, not rebuilt");
+
+    // Below the threshold the index goes, and the search is exact again.
+    for p in persons.iter().take(20) {
+        s.delete_person(lpg, "big'one", *p).unwrap();
+    }
+    conformance::train(&s, lpg, "big'one");
+    assert!(face_indexes(url).iter().all(|(n, _)| n != name), "dropped below the threshold");
+    assert_eq!(s.identify(lpg, "big'one", probe, 3).unwrap(), exact.identify(lpg, "big'one", probe, 3).unwrap());
+    // Deleting an indexed collection drops its index.
+    for f in &faces[..100] {
+        s.add_face(lpg, "big'one", Some(late), f, None).unwrap();
+    }
+    conformance::train(&s, lpg, "big'one");
+    assert!(face_indexes(url).iter().any(|(n, _)| n == name), "indexed again");
+    s.delete_collection(lpg, "big'one").unwrap();
+    assert!(face_indexes(url).iter().all(|(n, _)| !n.starts_with("issc_ann_")), "{:?}", face_indexes(url));
 }
 
 /// detect's faceIds are shared by every server on the database: given out by one, found by the other, expired for
@@ -452,7 +579,8 @@ fn pgstore_passes_every_check_against_a_real_postgres() {
     checks.push(("shared_by_two_processes_and_reconnects", Box::new(shared_by_two_processes_and_reconnects)));
     checks.push(("used_from_a_tokio_server", Box::new(used_from_a_tokio_server)));
     checks.push(("a_schema_of_its_own", Box::new(a_schema_of_its_own)));
-    checks.push(("no_approximate_index", Box::new(no_approximate_index)));
+    checks.push(("small_collections_stay_exact", Box::new(small_collections_stay_exact)));
+    checks.push(("large_collections_get_an_hnsw_index", Box::new(large_collections_get_an_hnsw_index)));
     checks.push(("face_ids_shared_by_two_processes", Box::new(face_ids_shared_by_two_processes)));
     checks.push((
         "trainings_survive_a_new_replica_and_a_dead_ones_lease_expires",
