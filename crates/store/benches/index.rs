@@ -21,38 +21,12 @@ use issc_store::{ExactIndex, Hit, HnswIndex, HnswParams, IndexBuilder, Quantized
 use rand::{Rng, SeedableRng};
 use rusqlite::{Connection, OptionalExtension, params};
 
-const DIM: usize = 128;
+mod common;
+
+use common::{DIM, cos, face, percentile, random_unit};
+
 const PER_PERSON: usize = 4;
 const K: usize = 10;
-
-fn gauss(rng: &mut impl Rng) -> f32 {
-    // Box–Muller.
-    let u1: f64 = rng.random::<f64>().max(1e-300);
-    let u2: f64 = rng.random();
-    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
-}
-
-fn unit(v: Vec<f32>) -> Vec<f32> {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.into_iter().map(|x| x / n).collect()
-}
-
-fn random_unit(rng: &mut impl Rng) -> Vec<f32> {
-    unit((0..DIM).map(|_| gauss(rng)).collect())
-}
-
-fn face(centre: &[f32], rng: &mut impl Rng) -> Vec<f32> {
-    let n = random_unit(rng);
-    unit(centre.iter().zip(&n).map(|(c, e)| 0.775 * c + 0.632 * e).collect())
-}
-
-fn cos(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 /// Write a little-endian `.npy` file (`<f4` or `<i4`).
 fn write_npy(path: &std::path::Path, descr: &str, shape: &[usize], bytes: &[u8]) -> std::io::Result<()> {
