@@ -6,13 +6,14 @@
 //! cargo bench -p issc-store --bench index                         # 100k and 1M faces
 //! ISSC_BENCH_SIZES=100000 ISSC_BENCH_EF=32,64 cargo bench -p issc-store --bench index
 //! ISSC_BENCH_DUMP=target/bench-index cargo bench -p issc-store --bench index   # also write the vectors (.npy)
+//! ISSC_BENCH_K=1 ISSC_BENCH_SIZES=100000 cargo bench -p issc-store --bench index   # top 1, the Face API's default
 //! ```
 //!
 //! Vectors: 128-d, 4 enrolled faces per person; a person is a random unit centre `c`, a face is
 //! `normalise(0.775·c + 0.632·n)` with `n` a random unit vector, so that two faces of one person have cosine ≈ 0.6
 //! and faces of different persons ≈ 0 (as SFace embeddings). Queries are fresh faces of enrolled persons. Identify
-//! returns the top 10 persons; "hit@1" is the share of queries whose top person is the exact scan's top person;
-//! "= exact" the share whose whole top 10 (persons and scores) equals the exact scan's.
+//! returns the top 10 persons (`ISSC_BENCH_K`); "hit@1" is the share of queries whose top person is the exact scan's
+//! top person; "= exact" the share whose whole top k (persons and scores) equals the exact scan's.
 
 use std::io::Write;
 use std::time::Instant;
@@ -26,7 +27,6 @@ mod common;
 use common::{DIM, cos, face, percentile, random_unit};
 
 const PER_PERSON: usize = 4;
-const K: usize = 10;
 
 /// Write a little-endian `.npy` file (`<f4` or `<i4`).
 fn write_npy(path: &std::path::Path, descr: &str, shape: &[usize], bytes: &[u8]) -> std::io::Result<()> {
@@ -130,11 +130,13 @@ fn main() {
     let sizes = env_list("ISSC_BENCH_SIZES", &[100_000, 1_000_000]);
     let efs = env_list("ISSC_BENCH_EF", &[32, 64, 96]);
     let nq = env_list("ISSC_BENCH_QUERIES", &[2000])[0].max(10);
+    // Persons returned per identify: 10 by default; the Face API's default maxNumOfCandidatesReturned is 1.
+    let k = env_list("ISSC_BENCH_K", &[10])[0].max(1);
     let dump = std::env::var_os("ISSC_BENCH_DUMP").map(std::path::PathBuf::from);
     let threads = rayon::current_num_threads();
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a one-thread pool");
     let tmp = tempfile::tempdir().expect("temporary directory");
-    println!("identify, {DIM}-d face-like vectors, {PER_PERSON} faces per person, top {K} persons, {nq} queries");
+    println!("identify, {DIM}-d face-like vectors, {PER_PERSON} faces per person, top {k} persons, {nq} queries");
     println!(
         "| faces | method | threads | p50 ms | p99 ms | queries/s | bytes/face | build s | hit@1 | top-10 = exact |"
     );
@@ -183,7 +185,7 @@ fn main() {
 
         // Exact answers (the reference), then exact vs int8, interleaved, on a share of the queries at 1M.
         let n_exact = if n > 200_000 { nq.min(300) } else { nq };
-        let reference: Vec<Vec<Hit>> = queries.iter().map(|q| exact.search(q, K)).collect();
+        let reference: Vec<Vec<Hit>> = queries.iter().map(|q| exact.search(q, k)).collect();
         if let Some(dir) = &dump {
             let top: Vec<u8> = reference.iter().flat_map(|h| (h[0].owner as i32).to_le_bytes()).collect();
             write_npy(&dir.join(n.to_string()).join("exact_top.npy"), "<i4", &[nq], &top).expect("dump");
@@ -209,17 +211,17 @@ fn main() {
             for j in 0..4 {
                 let m = (i + j) % 4; // rotate the order
                 let (hits, ms) = match m {
-                    0 => timed(|| exact.search(q, K)),
+                    0 => timed(|| exact.search(q, k)),
                     1 => timed(|| {
                         quant
-                            .search_exact(q, K, |keys| {
+                            .search_exact(q, k, |keys| {
                                 fetched += keys.len();
                                 fetch(&db, keys)
                             })
                             .expect("fetch")
                     }),
-                    2 => timed(|| one.install(|| exact.search(q, K))),
-                    _ => timed(|| one.install(|| quant.search_exact(q, K, |keys| fetch(&db, keys)).expect("fetch"))),
+                    2 => timed(|| one.install(|| exact.search(q, k))),
+                    _ => timed(|| one.install(|| quant.search_exact(q, k, |keys| fetch(&db, keys)).expect("fetch"))),
                 };
                 let r = &mut rows[m];
                 r.lat_ms.push(ms);
@@ -251,9 +253,9 @@ fn main() {
                 for j in 0..2 {
                     let m = (i + j) % 2;
                     let (hits, ms) = if m == 0 {
-                        timed(|| hnsw.search_exact(q, K, |keys| fetch(&db, keys)).expect("fetch"))
+                        timed(|| hnsw.search_exact(q, k, |keys| fetch(&db, keys)).expect("fetch"))
                     } else {
-                        timed(|| hnsw.search_approx(q, K))
+                        timed(|| hnsw.search_approx(q, k))
                     };
                     let r = &mut rows[m];
                     r.lat_ms.push(ms);

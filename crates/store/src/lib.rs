@@ -53,7 +53,7 @@ pub use hnsw::{HnswIndex, HnswParams};
 pub use index::{ExactIndex, Hit, IndexBuilder, VectorIndex, dot, normalized};
 pub use quantized::{QuantizedBuilder, QuantizedIndex};
 use serde::Serialize;
-pub use sqlite::SqliteStore;
+pub use sqlite::{HnswSetting, SqliteStore};
 pub use uuid::Uuid;
 
 /// The four kinds of collection.
