@@ -183,12 +183,10 @@ impl HnswIndex {
     }
 
     fn query_of(&self, r: u32) -> Query {
-        Query {
-            unit: Vec::new(),
-            codes: self.base.code(r as usize).iter().map(|&c| i16::from(c)).collect(),
-            scale: self.base.scale(r as usize),
-            err: 0.0,
-        }
+        Query::from_codes(
+            self.base.code(r as usize).iter().map(|&c| i16::from(c)).collect(),
+            self.base.scale(r as usize),
+        )
     }
 
     fn pair(&self, a: u32, b: u32) -> f32 {

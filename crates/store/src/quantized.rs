@@ -61,12 +61,51 @@ pub(crate) fn dot_i8<T: Copy + Into<i16>>(a: &[i8], b: &[T]) -> i32 {
     acc.reduce_add() + tail
 }
 
+/// `Σ aᵢ·qᵢ` for int8 `a` and a query split by [`split_lanes`]: each 16 bytes of `a` are read as eight 16-bit
+/// lanes, whose high bytes an arithmetic shift by 8 sign-extends and whose low bytes a shift left then right by 8
+/// do, so the bytes need no unpacking before the multiply-adds (`pmaddwd`), one instruction fewer per 8 codes than
+/// [`dot_i8`]'s widening; the result is the same integer.
+#[inline]
+fn dot_split(a: &[i8], even: &[i16], odd: &[i16]) -> i32 {
+    use wide::{i16x8, i32x4};
+    let mut acc = i32x4::ZERO;
+    let chunks = a.chunks_exact(16);
+    let tail_start = a.len() - chunks.remainder().len();
+    for ((x, e), o) in chunks.zip(even.chunks_exact(8)).zip(odd.chunks_exact(8)) {
+        let bytes: [i8; 16] = x.try_into().unwrap_or_default();
+        let w: i16x8 = bytemuck::cast(bytes); // lane i: byte 2i low, byte 2i+1 high (little-endian)
+        let hi: i16x8 = w >> 8_i32;
+        let lo: i16x8 = (w << 8_i32) >> 8_i32;
+        let (e, o): (&[i16; 8], &[i16; 8]) = (e.try_into().unwrap_or(&[0; 8]), o.try_into().unwrap_or(&[0; 8]));
+        acc += lo.dot(i16x8::new(*e)) + hi.dot(i16x8::new(*o));
+    }
+    let tail: i32 =
+        a[tail_start..].iter().zip(&even[tail_start / 2..]).map(|(&x, &q)| i32::from(x) * i32::from(q)).sum();
+    acc.reduce_add() + tail
+}
+
+/// A query's codes rearranged for [`dot_split`]: per 16 codes, the 8 even ones then the 8 odd ones; a tail of
+/// fewer than 16 codes is kept as it is, after the even half.
+fn split_lanes(codes: &[i16]) -> (Vec<i16>, Vec<i16>) {
+    let chunks = codes.chunks_exact(16);
+    let tail = chunks.remainder();
+    let (mut even, mut odd) = (Vec::with_capacity(codes.len() / 2 + tail.len()), Vec::with_capacity(codes.len() / 2));
+    for c in chunks {
+        even.extend(c.iter().step_by(2));
+        odd.extend(c.iter().skip(1).step_by(2));
+    }
+    even.extend_from_slice(tail);
+    (even, odd)
+}
+
 /// A query prepared for the scan: unit `f32` and its 16-bit codes.
 #[derive(Debug, Clone)]
 pub(crate) struct Query {
     /// The unit query, for exact re-scoring.
     pub(crate) unit: Vec<f32>,
-    pub(crate) codes: Vec<i16>,
+    /// Its 16-bit codes, split for [`dot_split`].
+    even: Vec<i16>,
+    odd: Vec<i16>,
     /// `t`: `unit ≈ t·codes`.
     pub(crate) scale: f32,
     /// `‖unit − t·codes‖`.
@@ -74,16 +113,24 @@ pub(crate) struct Query {
 }
 
 impl Query {
+    /// A stored row as a query (`unit ≈ scale·codes`; no unit vector, no error bound): the graph's builds.
+    pub(crate) fn from_codes(codes: Vec<i16>, scale: f32) -> Self {
+        let (even, odd) = split_lanes(&codes);
+        Self { unit: Vec::new(), even, odd, scale, err: 0.0 }
+    }
+
     pub(crate) fn new(query: &[f32]) -> Self {
         // As the exact index normalises queries, so that scores agree to the bit.
         let unit = crate::index::normalized(query);
         let m = unit.iter().fold(0.0f32, |a, v| a.max(v.abs()));
         if !(m > 0.0 && m.is_finite()) {
-            return Self { codes: vec![0; unit.len()], scale: 0.0, err: dot(&unit, &unit).sqrt(), unit };
+            let codes = vec![0; unit.len()];
+            let (even, odd) = split_lanes(&codes);
+            return Self { even, odd, scale: 0.0, err: dot(&unit, &unit).sqrt(), unit };
         }
         let (t, inv) = (m / 32767.0, 32767.0 / m);
         let mut e2 = 0.0f32;
-        let codes = unit
+        let codes: Vec<i16> = unit
             .iter()
             .map(|&v| {
                 let c = (v * inv).round().clamp(-32767.0, 32767.0);
@@ -92,7 +139,8 @@ impl Query {
                 c as i16
             })
             .collect();
-        Self { codes, scale: t, err: e2.sqrt(), unit }
+        let (even, odd) = split_lanes(&codes);
+        Self { even, odd, scale: t, err: e2.sqrt(), unit }
     }
 
     /// Whether every exact score is 0 (a zero query).
@@ -245,7 +293,7 @@ impl QuantizedIndex {
     /// The scanned (approximate) score of row `r`.
     #[inline]
     pub(crate) fn approx(&self, q: &Query, r: usize) -> f32 {
-        self.scales[r] * q.scale * dot_i8(self.code(r), &q.codes) as f32
+        self.scales[r] * q.scale * dot_split(self.code(r), &q.even, &q.odd) as f32
     }
 
     /// How far a scanned score may be from the exact one, for query `q`.
@@ -422,6 +470,31 @@ mod tests {
     }
 
     type Fetched = Result<Vec<Option<Vec<f32>>>, ()>;
+
+    /// The split-lane kernel gives exactly the widening kernel's integer, extremes and tails included.
+    #[test]
+    fn split_lanes_dot_equals_the_widening_dot() {
+        let mut seed = 7u64;
+        for dim in [1, 4, 15, 16, 17, 20, 32, 100, 128, 512] {
+            for round in 0..20 {
+                let a: Vec<i8> = (0..dim)
+                    .map(|i| match round {
+                        0 => i8::MIN,
+                        1 => i8::MAX,
+                        _ => (lcg(&mut seed) * 255.0) as i8,
+                    } ^ if i % 3 == 0 { 0 } else { 1 })
+                    .collect();
+                let q: Vec<i16> = (0..dim)
+                    .map(|_| match round {
+                        0 | 1 => -32767,
+                        _ => (lcg(&mut seed) * 65534.0) as i16,
+                    })
+                    .collect();
+                let (even, odd) = split_lanes(&q);
+                assert_eq!(dot_split(&a, &even, &odd), dot_i8(&a, &q), "dim {dim}, round {round}");
+            }
+        }
+    }
 
     fn from_rows(rows: &[(u32, Vec<f32>)]) -> impl FnMut(&[i64]) -> Fetched + '_ {
         |keys| Ok(keys.iter().map(|&k| rows.get(k as usize).map(|r| r.1.clone())).collect())
