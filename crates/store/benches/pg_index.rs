@@ -1,16 +1,20 @@
-//! Identify in PostgreSQL at scale: `PgStore`'s exact scan against the pgvector HNSW index a training builds
-//! (candidates re-scored exactly), on face-like vectors, in one run, queries interleaved between the methods.
+//! Identify with the PostgreSQL store at scale, on face-like vectors, in one run, queries interleaved between the
+//! methods: the exact scan in the database, the snapshot searched in the server's memory (int8 rows loaded from the
+//! database, re-scored exactly from it; `PgStore::with_memory_index`, the default from 10,000 faces), and the
+//! pgvector HNSW index a training builds (`PgStore::with_ann_index`, candidates re-scored exactly).
 //!
 //! ```text
 //! python3 -m venv target/pg-venv && target/pg-venv/bin/pip install pgserver==0.1.4   # PostgreSQL 16 + pgvector
 //! cargo bench -p issc-store --features postgres --bench pg_index                     # 100k and 1M faces
 //! ISSC_BENCH_SIZES=100000 ISSC_BENCH_EF=40,100 cargo bench -p issc-store --features postgres --bench pg_index
+//! ISSC_BENCH_SIZES=1000000 ISSC_BENCH_EF=0 cargo bench -p issc-store --features postgres --bench pg_index  # no HNSW
 //! ```
 //!
 //! The server: `ISSC_TEST_POSTGRES_URL`, else a throwaway one from the `pgserver` wheel (as `tests/postgres.rs`).
 //! Vectors: see `benches/common`; 4 enrolled faces per person, loaded with `COPY` (the Face API would take hours
 //! to enrol a million faces one request at a time), then trained through `PgStore` as `issc serve` trains, so the
-//! build time is that of the training. Queries are fresh faces of enrolled persons; identify returns the top 10
+//! build time is that of the training (with HNSW: its index build), and for the
+//! memory snapshot, the first search after it (loading the rows). Queries are fresh faces of enrolled persons; identify returns the top 10
 //! persons. "hit@1" is the share of queries whose top person is the exact answer's (computed in process, in f32);
 //! "= exact" the share whose whole top 10 (persons and order) equals it. Latency is per identify call, from the
 //! client (one query at a time: PostgreSQL runs each on one backend, one core).
@@ -161,8 +165,10 @@ fn main() {
         drop(exact);
 
         // The collection through the store, its persons and faces with COPY.
+        let hnsw = !efs.is_empty() && efs != [0];
         let ann = PgAnnIndex { min_faces: 1, build_memory_mib: build_mib, ..PgAnnIndex::default() };
-        let store = PgStore::connect(&url, DIM).expect("PgStore").with_ann_index(Some(ann));
+        let store =
+            PgStore::connect(&url, DIM).expect("PgStore").with_ann_index(hnsw.then_some(ann)).with_memory_index(None);
         let lpg = Kind::LargePersonGroup;
         store.create_collection(lpg, GROUP, GROUP, None, "recognition_04").expect("collection");
         let ids: Vec<Uuid> = (0..persons).map(|_| Uuid::new_v4()).collect();
@@ -206,32 +212,35 @@ fn main() {
         let op = store.begin_training(lpg, GROUP).expect("train");
         store.run_training(lpg, GROUP, op.id).expect("training");
         let build_s = t.elapsed().as_secs_f64();
-        let index: String =
+        let index: Option<String> =
             c.query_one("SELECT ann_index FROM issc_collections WHERE id = $1", &[&GROUP]).expect("index name").get(0);
         let mut size = |rel: &str| -> f64 {
             let bytes: i64 =
                 c.query_one("SELECT pg_total_relation_size(to_regclass($1))", &[&rel]).expect("size").get(0);
             bytes as f64 / n as f64
         };
-        let (table_bytes, index_bytes) = (size("issc_faces"), size(&index));
+        let (table_bytes, index_bytes) = (size("issc_faces"), index.as_deref().map_or(0.0, &mut size));
         eprintln!(
             "{n} faces: trained in {build_s:.1} s; the table holds {:.0} bytes per face with its indexes, the HNSW \
              index {:.0}",
             table_bytes, index_bytes
         );
 
-        let exact_store = PgStore::connect(&url, DIM).expect("PgStore").with_ann_index(None);
-        let stores: Vec<PgStore> = efs
-            .iter()
-            .map(|&ef| {
-                PgStore::connect(&url, DIM)
-                    .expect("PgStore")
-                    .with_ann_index(Some(PgAnnIndex { ef_search: ef as u32, ..ann }))
-            })
-            .collect();
-        let mut table: Vec<Row> =
-            efs.iter().map(|ef| Row::new(format!("HNSW ef_search={ef} + exact re-score"))).collect();
-        table.push(Row::new("exact scan (no index)".to_string()));
+        let open = || PgStore::connect(&url, DIM).expect("PgStore").with_memory_index(None);
+        let exact_store = open();
+        let memory_store = open().with_memory_index(Some(1));
+        let t = Instant::now();
+        memory_store.identify(lpg, GROUP, &queries[0], K).expect("identify");
+        let load_s = t.elapsed().as_secs_f64();
+        eprintln!("{n} faces: the memory snapshot loaded at the first search in {load_s:.1} s");
+        let efs: Vec<usize> = if hnsw { efs.clone() } else { Vec::new() };
+        let mut stores: Vec<PgStore> = vec![memory_store];
+        let mut table = vec![Row::new("in-memory int8 + exact re-score from PostgreSQL".to_string())];
+        for &ef in &efs {
+            stores.push(open().with_ann_index(Some(PgAnnIndex { ef_search: ef as u32, ..ann })));
+            table.push(Row::new(format!("pgvector HNSW ef_search={ef} + exact re-score")));
+        }
+        table.push(Row::new("exact scan in PostgreSQL (no index)".to_string()));
         let m = table.len();
         for (i, q) in queries.iter().enumerate() {
             for j in 0..m {
@@ -252,7 +261,7 @@ fn main() {
             }
         }
         for (i, r) in table.iter_mut().enumerate() {
-            r.print(n, (i < efs.len()).then_some(build_s));
+            r.print(n, if i == 0 { Some(load_s) } else { (i <= efs.len()).then_some(build_s) });
         }
         drop((stores, exact_store, store, c));
         admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).expect("drop database");

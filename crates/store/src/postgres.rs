@@ -13,7 +13,8 @@
 //! `FOR UPDATE` while it reads the newest face, so no face committed later can carry a lower `seq` than the
 //! snapshot bound `trained_upto`.
 
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use ::postgres::error::SqlState;
@@ -70,6 +71,19 @@ impl Default for PgAnnIndex {
         Self { min_faces: 10_000, ef_search: 100, m: 16, ef_construction: 64, build_memory_mib: 1024 }
     }
 }
+
+/// A trained collection's faces as this process searches them (see [`PgStore::with_memory_index`]): int8 rows
+/// of the snapshot, with who owns each, for the training it was loaded for.
+struct MemorySnapshot {
+    /// `trained_upto` and `train_last_success` of the training it holds.
+    version: (i64, Option<String>),
+    /// `None`: the collection had fewer faces than the threshold (searched in the database).
+    index: Option<QuantizedIndex>,
+    owners: Vec<Uuid>,
+}
+
+/// A collection's snapshot in this process, shared by its searches.
+type SharedSnapshot = Arc<RwLock<MemorySnapshot>>;
 
 /// `s` as an SQL string literal (PostgreSQL's `quote_literal`: quotes doubled; with a backslash, an `E''` string
 /// with backslashes doubled), for the partial index's predicate, which a query must repeat as constants.
@@ -213,8 +227,14 @@ pub struct PgStore {
     instance: String,
     /// See [`TRAINING_LEASE`].
     training_lease: Duration,
-    /// What large collections are indexed with at training (`None`: every search is exact).
+    /// What large collections are indexed with at training (`None`: no HNSW index).
     ann: Option<PgAnnIndex>,
+    /// Collections of at least this many trained faces are searched from a snapshot in this process.
+    memory_min_faces: Option<usize>,
+    /// Those snapshots, by collection.
+    memory: RwLock<HashMap<(Kind, String), SharedSnapshot>>,
+    /// Held while a snapshot loads, so that concurrent first searches load it once.
+    loading: Mutex<()>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -354,7 +374,10 @@ impl PgStore {
             freed: Condvar::new(),
             instance: Uuid::new_v4().to_string(),
             training_lease: TRAINING_LEASE,
-            ann: Some(PgAnnIndex::default()),
+            ann: None,
+            memory_min_faces: Some(10_000),
+            memory: RwLock::new(HashMap::new()),
+            loading: Mutex::new(()),
         };
         {
             let mut c = store.conn()?;
@@ -370,10 +393,23 @@ impl PgStore {
         self
     }
 
-    /// The approximate index for large collections ([`PgAnnIndex::default`] unless set); `None` keeps every search
-    /// exact and drops a collection's index at its next training.
+    /// Give collections a pgvector HNSW index when trained (see [`PgAnnIndex`]; none by default): searched in the
+    /// database through it, approximately, unless [`with_memory_index`](Self::with_memory_index) covers them.
+    /// `None` drops a collection's index at its next training.
     pub fn with_ann_index(mut self, ann: Option<PgAnnIndex>) -> Self {
         self.ann = ann;
+        self
+    }
+
+    /// Search trained collections of at least `min_faces` faces (default 10,000) from a snapshot in this
+    /// process: their trained faces' int8 rows (about 150 bytes per face), loaded from the database at the first
+    /// search after each training, scanned on every core, the owners that may make the top `k` re-scored exactly
+    /// from the embeddings in the database. The answer is the exact scan's; faces deleted by any server are found
+    /// missing at re-scoring and dropped from the snapshot (the search then runs again). Nothing a request needs is
+    /// held only here: every server builds its own from the database. `None`: every search runs in the database.
+    pub fn with_memory_index(mut self, min_faces: Option<usize>) -> Self {
+        self.memory_min_faces = min_faces;
+        self.memory.write().unwrap_or_else(PoisonError::into_inner).clear();
         self
     }
 
@@ -565,6 +601,12 @@ impl PgStore {
             return Ok(Vec::new());
         }
         let query = normalized(query);
+        if let Some(min) = self.memory_min_faces.filter(|_| kind.needs_training()) {
+            let version = (upto, training.last_success.clone());
+            if let Some(snapshot) = self.memory_snapshot(&mut c, kind, id, version, min)? {
+                return self.search_memory(&mut c, &snapshot, &query, k);
+            }
+        }
         if let (Some(ann), Some(_)) = (self.ann, &ann_index) {
             // The collection's HNSW index: its nearest candidates (the partial index's predicate repeated as
             // constants, so the planner can use it), each re-scored exactly as the scan below scores.
@@ -602,6 +644,117 @@ impl PgStore {
             )
             .map_err(|e| self.db(e))?;
         Ok(rows.iter().map(|r| (uuid(r.get(0)), r.get::<_, f64>(1) as f32)).collect())
+    }
+
+    /// The collection's snapshot in this process for the training `version`, loaded if missing or older; `None`
+    /// below `min` faces.
+    fn memory_snapshot(
+        &self,
+        c: &mut Client,
+        kind: Kind,
+        id: &str,
+        version: (i64, Option<String>),
+        min: usize,
+    ) -> Result<Option<SharedSnapshot>> {
+        let key = (kind, id.to_string());
+        let cached = || -> Option<SharedSnapshot> {
+            let map = self.memory.read().unwrap_or_else(PoisonError::into_inner);
+            map.get(&key).filter(|s| s.read().unwrap_or_else(PoisonError::into_inner).version == version).cloned()
+        };
+        let usable = |s: SharedSnapshot| {
+            let large = s.read().unwrap_or_else(PoisonError::into_inner).index.is_some();
+            large.then_some(s)
+        };
+        if let Some(s) = cached() {
+            return Ok(usable(s));
+        }
+        let _loading = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = cached() {
+            return Ok(usable(s));
+        }
+        let (upto, kind_tag) = (version.0, kind.tag());
+        let faces: i64 = c
+            .query_one(
+                "SELECT count(*) FROM issc_faces WHERE kind = $1 AND collection = $2 AND seq <= $3",
+                &[&kind_tag, &id, &upto],
+            )
+            .map_err(|e| self.db(e))?
+            .get(0);
+        let mut owners: Vec<Uuid> = Vec::new();
+        let index = if usize::try_from(faces).unwrap_or(0) >= min {
+            let started = std::time::Instant::now();
+            let mut builder = QuantizedBuilder::new(self.dim);
+            let mut owner_of: HashMap<String, u32> = HashMap::new();
+            let mut rows = c
+                .query_raw(
+                    "SELECT seq, coalesce(person_id, face_id), embedding FROM issc_faces
+                     WHERE kind = $1 AND collection = $2 AND seq <= $3",
+                    [&kind_tag as &(dyn ToSql + Sync), &id, &upto],
+                )
+                .map_err(|e| self.db(e))?;
+            while let Some(r) =
+                ::postgres::fallible_iterator::FallibleIterator::next(&mut rows).map_err(|e| self.db(e))?
+            {
+                let (seq, owner, v): (i64, String, VectorOut) = (r.get(0), r.get(1), r.get(2));
+                let next = owners.len() as u32;
+                let o = *owner_of.entry(owner).or_insert_with_key(|owner| {
+                    owners.push(uuid(owner));
+                    next
+                });
+                builder.add(o, seq, &v.0);
+            }
+            let index = builder.build();
+            tracing::info!(
+                "{} '{id}': {} faces loaded for search in this process in {:.1} s",
+                kind.azure_name(),
+                index.len(),
+                started.elapsed().as_secs_f64()
+            );
+            Some(index)
+        } else {
+            None
+        };
+        let snapshot = Arc::new(RwLock::new(MemorySnapshot { version, index, owners }));
+        self.memory.write().unwrap_or_else(PoisonError::into_inner).insert(key, snapshot.clone());
+        Ok(usable(snapshot))
+    }
+
+    /// Search a snapshot in this process, re-scoring from the database; rows found deleted are dropped from it and
+    /// the search runs again, so the answer is the exact scan's over the faces that exist now.
+    fn search_memory(
+        &self,
+        c: &mut Client,
+        snapshot: &RwLock<MemorySnapshot>,
+        query: &[f32],
+        k: usize,
+    ) -> Result<Vec<(Uuid, f32)>> {
+        loop {
+            let mut gone: Vec<i64> = Vec::new();
+            let hits = {
+                let t = snapshot.read().unwrap_or_else(PoisonError::into_inner);
+                let Some(index) = &t.index else { return Ok(Vec::new()) };
+                let hits = index.search_exact(query, k, |keys| {
+                    let rows = c
+                        .query("SELECT seq, embedding FROM issc_faces WHERE seq = ANY($1)", &[&keys])
+                        .map_err(|e| self.db(e))?;
+                    let mut found: HashMap<i64, Vec<f32>> =
+                        rows.iter().map(|r| (r.get::<_, i64>(0), r.get::<_, VectorOut>(1).0)).collect();
+                    let out: Vec<Option<Vec<f32>>> = keys.iter().map(|key| found.remove(key)).collect();
+                    gone.extend(keys.iter().zip(&out).filter(|(_, v)| v.is_none()).map(|(key, _)| *key));
+                    Ok::<_, StoreError>(out)
+                })?;
+                hits.into_iter().map(|h| (t.owners[h.owner as usize], h.score)).collect::<Vec<_>>()
+            };
+            if gone.is_empty() {
+                return Ok(hits);
+            }
+            let mut t = snapshot.write().unwrap_or_else(PoisonError::into_inner);
+            if let Some(index) = &mut t.index {
+                for key in gone {
+                    index.remove(key);
+                }
+            }
+        }
     }
 
     /// Before a training's snapshot: the HNSW index the collection should be searched with, built now if it is
@@ -775,6 +928,7 @@ impl FaceStore for PgStore {
     }
 
     fn delete_collection(&self, kind: Kind, id: &str) -> Result<()> {
+        self.memory.write().unwrap_or_else(PoisonError::into_inner).remove(&(kind, id.to_string()));
         let mut c = self.conn()?;
         let indexed: Option<Option<String>> = c
             .query_opt(

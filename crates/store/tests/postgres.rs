@@ -248,8 +248,8 @@ fn index_scans(url: &str, name: &str) -> i64 {
 fn large_collections_get_an_hnsw_index(url: &str) {
     const DIM: usize = 32;
     let ann = PgAnnIndex { min_faces: 600, ..PgAnnIndex::default() };
-    let s = PgStore::connect(url, DIM).unwrap().with_ann_index(Some(ann));
-    let exact = PgStore::connect(url, DIM).unwrap().with_ann_index(None);
+    let s = PgStore::connect(url, DIM).unwrap().with_ann_index(Some(ann)).with_memory_index(None);
+    let exact = PgStore::connect(url, DIM).unwrap().with_memory_index(None);
     let lpg = Kind::LargePersonGroup;
     s.create_collection(lpg, "big'one", "big", None, "recognition_04").unwrap();
     s.create_collection(lpg, "other", "other", None, "recognition_04").unwrap();
@@ -286,7 +286,7 @@ fn large_collections_get_an_hnsw_index(url: &str) {
     }
     // A backend reports its counters when idle for a while, or when it closes: close the store's connections.
     drop(s);
-    let s = PgStore::connect(url, DIM).unwrap().with_ann_index(Some(ann));
+    let s = PgStore::connect(url, DIM).unwrap().with_ann_index(Some(ann)).with_memory_index(None);
     let scans = index_scans(url, name) - before;
     eprintln!(
         "  hnsw over {} faces: top-1 = exact {same_top}/{n}, whole top 10 = exact {same_all}/{n}, {scans} index scans",
@@ -327,6 +327,52 @@ fn large_collections_get_an_hnsw_index(url: &str) {
     assert!(face_indexes(url).iter().any(|(n, _)| n == name), "indexed again");
     s.delete_collection(lpg, "big'one").unwrap();
     assert!(face_indexes(url).iter().all(|(n, _)| !n.starts_with("issc_ann_")), "{:?}", face_indexes(url));
+}
+
+/// Two servers searching a large collection from snapshots in their own memory answer what the database's exact
+/// scan answers; a deletion through one is honoured by the other at once; a training through one is picked up by
+/// the other at its next search; faces added after a training stay out until the next one.
+fn large_collections_are_searched_in_memory_exactly(url: &str) {
+    const DIM: usize = 32;
+    let a = PgStore::connect(url, DIM).unwrap().with_memory_index(Some(500));
+    let b = PgStore::connect(url, DIM).unwrap().with_memory_index(Some(500));
+    let exact = PgStore::connect(url, DIM).unwrap().with_memory_index(None);
+    let lpg = Kind::LargePersonGroup;
+    a.create_collection(lpg, "big", "big", None, "recognition_04").unwrap();
+    let (faces, queries) = clustered(150, 4, DIM, 9);
+    let mut persons = Vec::new();
+    for (i, f) in faces.iter().enumerate() {
+        if i % 4 == 0 {
+            persons.push(a.create_person(lpg, "big", &format!("p{i}"), None).unwrap());
+        }
+        a.add_face(lpg, "big", Some(persons[i / 4]), f, None).unwrap();
+    }
+    conformance::train(&a, lpg, "big");
+    let same = |x: &[(issc_store::Uuid, f32)], y: &[(issc_store::Uuid, f32)]| {
+        x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.0 == q.0 && (p.1 - q.1).abs() < 1e-5)
+    };
+    for q in &queries {
+        let want = exact.identify(lpg, "big", q, 10).unwrap();
+        for s in [&a, &b] {
+            let got = s.identify(lpg, "big", q, 10).unwrap();
+            assert!(same(&got, &want), "{got:?} against the exact scan's {want:?}");
+        }
+    }
+    // Deleted through A: gone for B, whose snapshot still held it.
+    let probe = &queries[5];
+    let top = b.identify(lpg, "big", probe, 1).unwrap()[0].0;
+    a.delete_person(lpg, "big", top).unwrap();
+    let after = b.identify(lpg, "big", probe, 10).unwrap();
+    assert!(after.iter().all(|(p, _)| *p != top), "deleted through the other server");
+    assert!(same(&after, &exact.identify(lpg, "big", probe, 10).unwrap()));
+    // Added after the training: out until the next one (run by B), then A finds it.
+    let late = a.create_person(lpg, "big", "late", None).unwrap();
+    a.add_face(lpg, "big", Some(late), probe, None).unwrap();
+    assert_ne!(a.identify(lpg, "big", probe, 1).unwrap()[0].0, late, "not trained yet");
+    conformance::train(&b, lpg, "big");
+    let top = a.identify(lpg, "big", probe, 1).unwrap();
+    assert_eq!(top[0].0, late, "A picked up B's training");
+    assert!((top[0].1 - 1.0).abs() < 1e-6);
 }
 
 /// detect's faceIds are shared by every server on the database: given out by one, found by the other, expired for
@@ -446,6 +492,19 @@ fn pgstore_passes_every_check_against_a_real_postgres() {
     checks.push(("shared_by_two_processes_and_reconnects", Box::new(shared_by_two_processes_and_reconnects)));
     checks.push(("used_from_a_tokio_server", Box::new(used_from_a_tokio_server)));
     checks.push(("a_schema_of_its_own", Box::new(a_schema_of_its_own)));
+    // Every check again with each trained collection searched from a snapshot in the store's memory.
+    for &(name, check) in conformance::CHECKS {
+        let memory = move |url: &str| {
+            check(&move |dim| {
+                PgStore::connect(url, dim).map(|s| Box::new(s.with_memory_index(Some(1))) as Box<dyn FaceStore>)
+            })
+        };
+        checks.push((Box::leak(format!("{name} (searched in memory)").into_boxed_str()), Box::new(memory)));
+    }
+    checks.push((
+        "large_collections_are_searched_in_memory_exactly",
+        Box::new(large_collections_are_searched_in_memory_exactly),
+    ));
     checks.push(("small_collections_stay_exact", Box::new(small_collections_stay_exact)));
     checks.push(("large_collections_get_an_hnsw_index", Box::new(large_collections_get_an_hnsw_index)));
     checks.push(("face_ids_shared_by_two_processes", Box::new(face_ids_shared_by_two_processes)));
