@@ -588,7 +588,14 @@ impl PgStore {
             return Err(StoreError::Dimension { expected: self.dim, got: query.len() });
         }
         let mut c = self.conn()?;
-        let (training, upto, ann_index) = self.training_row(&mut *c, kind, id, "")?;
+        let (training, upto, ann_index) = match self.training_row(&mut *c, kind, id, "") {
+            Err(e @ StoreError::CollectionNotFound(..)) => {
+                // Deleted, perhaps through another server: this one's snapshot of it goes too.
+                self.memory.write().unwrap_or_else(PoisonError::into_inner).remove(&(kind, id.to_string()));
+                return Err(e);
+            }
+            other => other?,
+        };
         let upto = match (kind.needs_training(), upto) {
             (false, _) => i64::MAX,
             (true, Some(u)) => u,

@@ -373,6 +373,9 @@ fn large_collections_are_searched_in_memory_exactly(url: &str) {
     let top = a.identify(lpg, "big", probe, 1).unwrap();
     assert_eq!(top[0].0, late, "A picked up B's training");
     assert!((top[0].1 - 1.0).abs() < 1e-6);
+    // Deleted through B: A's next search says so (and drops its snapshot).
+    b.delete_collection(lpg, "big").unwrap();
+    assert!(matches!(a.identify(lpg, "big", probe, 1), Err(StoreError::CollectionNotFound(..))));
 }
 
 /// detect's faceIds are shared by every server on the database: given out by one, found by the other, expired for
