@@ -27,8 +27,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR|URL")]
     pub store: Option<PathBuf>,
     /// With a PostgreSQL store: a large person group or large face list of at least this many trained faces is
-    /// searched from a snapshot of its faces in this server's memory (about 150 bytes per face, loaded at the
-    /// first search after each training), the best candidates re-scored exactly from the database: the exact
+    /// searched from a snapshot of its faces in this server's memory (about 150 bytes per face, loaded after each
+    /// training), the best candidates re-scored exactly from the database: the exact
     /// answer, about 7 ms at 1,000,000 faces instead of 0.7 s for the scan in the database. 0: always in the
     /// database.
     #[arg(long, value_name = "N", default_value_t = issc_serve::startup::StoreSearch::default().pg_memory_min_faces)]

@@ -402,15 +402,25 @@ impl PgStore {
     }
 
     /// Search trained collections of at least `min_faces` faces (default 10,000) from a snapshot in this
-    /// process: their trained faces' int8 rows (about 150 bytes per face), loaded from the database at the first
-    /// search after each training, scanned on every core, the owners that may make the top `k` re-scored exactly
-    /// from the embeddings in the database. The answer is the exact scan's; faces deleted by any server are found
-    /// missing at re-scoring and dropped from the snapshot (the search then runs again). Nothing a request needs is
-    /// held only here: every server builds its own from the database. `None`: every search runs in the database.
+    /// process: their trained faces' int8 rows (about 150 bytes per face), loaded from the database right after a
+    /// training by the server that ran it, and at their first search by the others; scanned on every core, the
+    /// owners that may make the top `k` re-scored exactly from the embeddings in the database. The answer is the
+    /// exact scan's; faces deleted by any server are found missing at re-scoring and dropped from the snapshot (the
+    /// search then runs again). Nothing a request needs is held only here: every server builds its own from the
+    /// database. `None`: every search runs in the database.
     pub fn with_memory_index(mut self, min_faces: Option<usize>) -> Self {
         self.memory_min_faces = min_faces;
         self.memory.write().unwrap_or_else(PoisonError::into_inner).clear();
         self
+    }
+
+    /// Whether this server holds a snapshot of the collection's faces to search (see
+    /// [`with_memory_index`](Self::with_memory_index)); it may belong to an older training, replaced at the next
+    /// search.
+    pub fn searches_in_memory(&self, kind: Kind, id: &str) -> bool {
+        let map = self.memory.read().unwrap_or_else(PoisonError::into_inner);
+        map.get(&(kind, id.to_string()))
+            .is_some_and(|s| s.read().unwrap_or_else(PoisonError::into_inner).index.is_some())
     }
 
     /// The connection string with its password hidden, for logs.
@@ -1271,7 +1281,15 @@ impl FaceStore for PgStore {
                 &[&kind.tag(), &id, &ts, &upto, &ann_index],
             )
             .map_err(|e| self.db(e))?;
-            tx.commit().map_err(|e| self.db(e))
+            tx.commit().map_err(|e| self.db(e))?;
+            // This server loads its snapshot now, so that its first search does not wait for it (the others load
+            // theirs at their first search). A failure here leaves that to the first search.
+            if let Some(min) = self.memory_min_faces.filter(|_| kind.needs_training())
+                && let Err(e) = self.memory_snapshot(&mut c, kind, id, (upto, Some(ts.clone())), min)
+            {
+                tracing::warn!("{} '{id}': snapshot not loaded after training: {e}", kind.azure_name());
+            }
+            Ok(())
         })();
         if let Err(e) = &result {
             let ts = now();

@@ -348,6 +348,8 @@ fn large_collections_are_searched_in_memory_exactly(url: &str) {
         a.add_face(lpg, "big", Some(persons[i / 4]), f, None).unwrap();
     }
     conformance::train(&a, lpg, "big");
+    assert!(a.searches_in_memory(lpg, "big"), "loaded by the server that trained, right after");
+    assert!(!b.searches_in_memory(lpg, "big") && !exact.searches_in_memory(lpg, "big"));
     let same = |x: &[(issc_store::Uuid, f32)], y: &[(issc_store::Uuid, f32)]| {
         x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.0 == q.0 && (p.1 - q.1).abs() < 1e-5)
     };
@@ -375,7 +377,9 @@ fn large_collections_are_searched_in_memory_exactly(url: &str) {
     assert!((top[0].1 - 1.0).abs() < 1e-6);
     // Deleted through B: A's next search says so (and drops its snapshot).
     b.delete_collection(lpg, "big").unwrap();
+    assert!(a.searches_in_memory(lpg, "big") && !b.searches_in_memory(lpg, "big"));
     assert!(matches!(a.identify(lpg, "big", probe, 1), Err(StoreError::CollectionNotFound(..))));
+    assert!(!a.searches_in_memory(lpg, "big"), "dropped once found deleted");
 }
 
 /// detect's faceIds are shared by every server on the database: given out by one, found by the other, expired for
