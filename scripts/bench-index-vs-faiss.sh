@@ -6,11 +6,12 @@
 #   scripts/bench-index-vs-faiss.sh                         # 100k and 1M faces
 #   ISSC_BENCH_SIZES=100000 ISSC_BENCH_EF=32,64 scripts/bench-index-vs-faiss.sh
 #   ISSC_BENCH_SIZES=1000000 ISSC_BENCH_EF=0 scripts/bench-index-vs-faiss.sh     # exact methods only
+#   ISSC_BENCH_K=1 ISSC_BENCH_SIZES=100000 scripts/bench-index-vs-faiss.sh         # top 1 (the Face API's default)
 #
 # The Rust bench (crates/store/benches/index.rs) generates the vectors (deterministic seed) and writes them to
 # target/bench-index/<faces>/{base,queries,owners,exact_top}.npy; FAISS reads the same files. faiss-cpu and numpy
-# come from PyPI into target/faiss-venv. FAISS returns faces (top 10), issc-store persons (top 10); hit@1 compares
-# the top result's person with the exact scan's top person for both.
+# come from PyPI into target/faiss-venv. FAISS returns faces (top ISSC_BENCH_K, 10 by default), issc-store persons
+# (as many); hit@1 compares the top result's person with the exact scan's top person for both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${ISSC_BENCH_SIZES:-100000,1000000}
@@ -26,13 +27,13 @@ mkdir -p "$dump"
 ISSC_BENCH_DUMP="$dump" ISSC_BENCH_SIZES="$sizes" ISSC_BENCH_EF="$efs" ISSC_BENCH_QUERIES="$queries" \
     cargo bench -p issc-store --bench index | tee "$dump/rust.md"
 "$venv/bin/python" - "$dump" "$sizes" "$efs" <<'PY' | tee "$dump/faiss.md"
-import sys, time
+import os, sys, time
 import numpy as np
 import faiss
 
 faiss.omp_set_num_threads(1)
 dump, sizes, efs = sys.argv[1], [int(x) for x in sys.argv[2].split(",")], [int(x) for x in sys.argv[3].split(",")]
-K = 10
+K = int(os.environ.get("ISSC_BENCH_K", "10"))
 print(f"FAISS {faiss.__version__}, one thread, top {K} faces, queries one at a time")
 
 
