@@ -35,16 +35,17 @@ pub struct ServeArgs {
     pub pg_memory_min_faces: usize,
     /// With a PostgreSQL store and --pg-memory-min-faces 0: a collection of at least this many faces gets a
     /// pgvector HNSW index when trained (built CONCURRENTLY, minutes per million faces), searched approximately,
-    /// its candidates re-scored exactly; 0 (the default): none.
+    /// its candidates re-scored exactly; 0: none.
     #[arg(long, value_name = "N", default_value_t = issc_serve::startup::StoreSearch::default().pg_hnsw_min_faces)]
     pub pg_hnsw_min_faces: usize,
     /// With a pgvector HNSW index: candidate faces its search returns for exact re-scoring (hnsw.ef_search). More:
-    /// closer to the exact answer, slower (100: hit@1 0.997 at 100,000 faces, 2.5 ms; 0.69 at 1,000,000).
+    /// closer to the exact answer, slower (100: hit@1 0.997 at 100,000 faces, 2.5 ms; at 1,000,000 faces 0.69,
+    /// and 1.0 only at 1000, 41 ms).
     #[arg(long, value_name = "N", default_value_t = issc_serve::startup::StoreSearch::default().pg_ef_search, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pg_ef_search: u32,
     /// With a store folder: a large person group or large face list of at least this many faces is searched
     /// through an in-memory HNSW graph, built in the background after each training (and after a restart), its
-    /// candidates re-scored exactly; 0 (the default) keeps every search exact. Approximate (hit@1 0.99 against the
+    /// candidates re-scored exactly; 0 keeps every search exact. Approximate (hit@1 0.99 against the
     /// exact int8 scan at 100,000 faces, which takes 1.2 ms on one core), and several times faster.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub hnsw_min_faces: usize,
