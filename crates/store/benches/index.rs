@@ -24,7 +24,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 mod common;
 
-use common::{DIM, cos, face, percentile, random_unit};
+use common::{DIM, cos, env_list, face, percentile, random_unit};
 
 const PER_PERSON: usize = 4;
 
@@ -121,12 +121,6 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
 }
 
 fn main() {
-    let env_list = |name: &str, default: &[usize]| -> Vec<usize> {
-        std::env::var(name)
-            .ok()
-            .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
-            .unwrap_or_else(|| default.to_vec())
-    };
     let sizes = env_list("ISSC_BENCH_SIZES", &[100_000, 1_000_000]);
     let efs = env_list("ISSC_BENCH_EF", &[32, 64, 96]);
     let nq = env_list("ISSC_BENCH_QUERIES", &[2000])[0].max(10);

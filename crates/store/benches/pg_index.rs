@@ -33,7 +33,7 @@ mod common;
 #[path = "../tests/pgserver/mod.rs"]
 mod pgserver;
 
-use common::{DIM, face, percentile, random_unit};
+use common::{DIM, env_list, face, percentile, random_unit};
 
 const PER_PERSON: usize = 4;
 const K: usize = 10;
@@ -116,12 +116,6 @@ impl Row {
 }
 
 fn main() {
-    let env_list = |name: &str, default: &[usize]| -> Vec<usize> {
-        std::env::var(name)
-            .ok()
-            .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
-            .unwrap_or_else(|| default.to_vec())
-    };
     let sizes = env_list("ISSC_BENCH_SIZES", &[100_000, 1_000_000]);
     let efs = env_list("ISSC_BENCH_EF", &[40, 100, 200]);
     let nq = env_list("ISSC_BENCH_QUERIES", &[300])[0].max(10);

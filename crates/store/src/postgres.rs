@@ -780,14 +780,18 @@ impl PgStore {
     fn prepare_ann_index(&self, kind: Kind, id: &str, operation: Uuid) -> Result<Option<String>> {
         let name = ann_index_name(kind, id);
         let mut c = self.conn()?;
-        let faces: i64 = c
-            .query_one("SELECT count(*) FROM issc_faces WHERE kind = $1 AND collection = $2", &[&kind.tag(), &id])
-            .map_err(|e| self.db(e))?
-            .get(0);
         let valid: Option<bool> = c
             .query_opt("SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)", &[&name])
             .map_err(|e| self.db(e))?
             .map(|r| r.get(0));
+        // Counted only when an index may be wanted (every training of a large collection otherwise pays a scan).
+        let faces: i64 = match self.ann.filter(|_| kind.needs_training()) {
+            Some(_) => c
+                .query_one("SELECT count(*) FROM issc_faces WHERE kind = $1 AND collection = $2", &[&kind.tag(), &id])
+                .map_err(|e| self.db(e))?
+                .get(0),
+            None => 0,
+        };
         let wanted = self.ann.filter(|a| kind.needs_training() && usize::try_from(faces).unwrap_or(0) >= a.min_faces);
         let Some(ann) = wanted else {
             if valid.is_some() {
@@ -834,7 +838,15 @@ impl PgStore {
             if let Ok(mut c) = self.conn() {
                 let _ = c.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"));
             }
-            return Err(self.db(e));
+            return Err(StoreError::Db {
+                store: self.location.clone(),
+                source: message(format!(
+                    "{} '{id}': building its HNSW index of {faces} faces failed ({e}); the previous training stays \
+                     in use. Train again, give the server more room (disk, maintenance_work_mem), or turn the \
+                     index off (PgAnnIndex::min_faces, `issc serve --pg-hnsw-min-faces 0`)",
+                    kind.azure_name()
+                )),
+            });
         }
         analyze(&mut c)?;
         tracing::info!(
