@@ -177,7 +177,33 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
                 hnsw_min_faces: args.hnsw_min_faces,
             };
             let store = issc_serve::startup::open_store(dir, dim, search).map_err(in_flags)?;
-            Some(issc_serve::FaceApi { store, pipeline: Arc::new(pipeline), max_face_ids: args.max_face_ids })
+            let landmarks = match issc_detect::FaceMesh::new(ctx.models()?) {
+                Ok(mesh) => Some(Arc::new(mesh)),
+                Err(e) => {
+                    tracing::warn!(
+                        "detect answers 5 landmarks instead of 27: {e} (copy models/{} from isshesarahconnor)",
+                        issc_detect::models::FACE_MESH.file
+                    );
+                    None
+                }
+            };
+            let mask = match issc_detect::MaskClassifier::new(ctx.models()?) {
+                Ok(m) => Some(Arc::new(m)),
+                Err(e) => {
+                    tracing::warn!(
+                        "returnFaceAttributes=mask answers 400: {e} (copy models/{} from isshesarahconnor)",
+                        issc_detect::models::FACE_MASK.file
+                    );
+                    None
+                }
+            };
+            Some(issc_serve::FaceApi {
+                store,
+                pipeline: Arc::new(pipeline),
+                landmarks,
+                mask,
+                max_face_ids: args.max_face_ids,
+            })
         }
         None => None,
     };

@@ -201,11 +201,29 @@ fn the_error_catalog_follows_azure() {
         assert_eq!(s, 200);
         let face = &d[0];
         assert_eq!(face["recognitionModel"], "recognition_04");
-        for k in ["pupilLeft", "pupilRight", "noseTip", "mouthLeft", "mouthRight"] {
-            assert!(face["faceLandmarks"][k]["x"].is_number(), "{k}: {face}");
+        // All 27 of the spec's landmarks, each where a face has it.
+        let lm = &face["faceLandmarks"];
+        assert_eq!(lm.as_object().map(|o| o.len()), Some(issc_detect::LANDMARKS_27.len()), "{lm}");
+        let at = |k: &str| -> (f64, f64) {
+            let (x, y) = (lm[k]["x"].as_f64(), lm[k]["y"].as_f64());
+            (x.unwrap_or_else(|| panic!("{k}: {lm}")), y.unwrap_or_else(|| panic!("{k}: {lm}")))
+        };
+        for (k, _) in issc_detect::LANDMARKS_27 {
+            at(k);
         }
-        assert!(face["faceLandmarks"]["eyebrowLeftOuter"].is_null(), "points we do not have are absent");
-        assert!(face["faceLandmarks"]["pupilLeft"]["x"].as_f64() < face["faceLandmarks"]["pupilRight"]["x"].as_f64());
+        let left_to_right = ["eyeLeftOuter", "eyeLeftInner", "noseRootLeft", "noseRootRight", "eyeRightInner", "eyeRightOuter"];
+        for w in left_to_right.windows(2) {
+            assert!(at(w[0]).0 < at(w[1]).0, "{} is not left of {}: {lm}", w[0], w[1]);
+        }
+        for (left, right) in [("pupilLeft", "pupilRight"), ("mouthLeft", "mouthRight"), ("eyebrowLeftOuter", "eyebrowRightOuter"),
+            ("noseLeftAlarOutTip", "noseRightAlarOutTip"), ("noseLeftAlarTop", "noseRightAlarTop")] {
+            assert!(at(left).0 < at(right).0, "{left} is not left of {right}: {lm}");
+        }
+        let top_to_bottom = ["eyebrowLeftInner", "eyeLeftTop", "eyeLeftBottom", "noseTip", "upperLipTop", "upperLipBottom", "underLipTop", "underLipBottom"];
+        for w in top_to_bottom.windows(2) {
+            assert!(at(w[0]).1 < at(w[1]).1, "{} is not above {}: {lm}", w[0], w[1]);
+        }
+        assert!(at("eyebrowRightOuter").1 < at("eyeRightTop").1 && at("eyeRightTop").1 < at("eyeRightBottom").1, "{lm}");
         let rect = &face["faceRectangle"];
         assert!(rect["width"].as_i64().unwrap() > 50 && rect["top"].as_i64().unwrap() >= 0, "{rect}");
         let face_id = face["faceId"].as_str().unwrap().to_string();

@@ -1,6 +1,7 @@
 //! `issc serve --store`'s Azure-Face-compatible API driven by Microsoft's official JavaScript SDK
 //! (`@azure-rest/ai-vision-face`, pinned with its dependencies in tests/js-sdk/package-lock.json): the SDK README's
-//! detect, large-person-group, train-poller and identify examples, plus verify, find similar and group, on real
+//! detect (as written: headPose, mask, qualityForRecognition, 27 landmarks), large-person-group, train-poller
+//! and identify examples, plus verify, find similar and group, on real
 //! photos of `../shared/data/identity/public` (tests/js-sdk/scenario.mjs does the calls and checks every answer).
 //!
 //! Needs Node.js 18 or later (`ISSC_NODE`, or `node` on PATH) and the SDK installed by
@@ -121,10 +122,11 @@ fn official_javascript_sdk_runs_the_readme_examples() {
         serde_json::from_str(last).unwrap_or_else(|e| panic!("summary line is not JSON ({e}): {last:?}\n{stdout}"));
     assert_eq!(summary["ok"], true, "{summary}");
     assert!(summary["sdk"].as_str().is_some_and(|v| v.starts_with("@azure-rest/ai-vision-face@")), "{summary}");
-    // The README's detect asks for "mask", which needs a model the server does not have: Azure's 400, naming it.
-    let refused = &summary["readmeDetect"];
-    assert_eq!((refused["status"].as_str(), refused["code"].as_str()), (Some("400"), Some("BadArgument")), "{summary}");
-    assert!(refused["message"].as_str().is_some_and(|m| m.contains("mask")), "{summary}");
+    // The README's detect, as written: headPose, mask and qualityForRecognition, and the 27 landmarks.
+    let detect = &summary["detect"];
+    assert_eq!(detect["landmarks"], 27, "{summary}");
+    assert_eq!(detect["mask"]["type"], "noMask", "{summary}");
+    assert!(detect["headPose"]["yaw"].is_number() && detect["qualityForRecognition"].is_string(), "{summary}");
     let persons = summary["persons"].as_array().map_or(0, Vec::len);
     assert!(persons >= 2, "{summary}");
     assert_eq!(summary["identified"].as_object().map(|o| o.len()), Some(persons), "{summary}");

@@ -325,6 +325,15 @@ fn azure_face_client_runs_the_scenario() {
             assert!(inside(lm.nose_tip.x, lm.nose_tip.y), "{name}: noseTip outside the face: {face:?}");
             assert!(lm.pupil_left.x < lm.pupil_right.x, "{name}: pupils swapped: {lm:?}");
             assert!(lm.mouth_left.x < lm.mouth_right.x, "{name}: mouth corners swapped: {lm:?}");
+            // The 22 beyond the detector's five, which the spec's schema requires.
+            let (Some(eye_outer), Some(eye_inner), Some(lip_top), Some(lip_bottom)) =
+                (lm.eye_left_outer, lm.eye_left_inner, lm.upper_lip_top, lm.under_lip_bottom)
+            else {
+                panic!("{name}: landmarks missing: {lm:?}")
+            };
+            assert!(eye_outer.x < eye_inner.x && lip_top.y < lip_bottom.y, "{name}: landmarks out of place: {lm:?}");
+            let all = serde_json::to_value(lm).expect("landmarks serialize");
+            assert_eq!(all.as_object().map(|o| o.len()), Some(27), "{name}: {all}");
             assert_eq!(face.recognition_model, Some(RecognitionModel::Recognition04));
             query.insert(name.clone(), id);
         }

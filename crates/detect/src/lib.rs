@@ -4,7 +4,9 @@
 mod azure;
 pub mod engine;
 mod error;
+mod face_mesh;
 pub mod imgproc;
+mod mask;
 pub mod models;
 pub mod nms;
 mod onnx_model;
@@ -24,7 +26,11 @@ use issc_core::{Embedding, Face, Landmarks5, LoadOptions, Photo};
 pub use azure::AzureDetector;
 pub use engine::{EngineChoice, EngineInfo, EngineKind, engine_info, find_onnxruntime, init_engine};
 pub use error::DetectError;
+pub use face_mesh::{
+    FACE_MESH_INPUT, FACE_MESH_POINTS, FaceMesh, FaceMeshPoints, LANDMARKS_27, LandmarkSource, landmarks_27,
+};
 pub use imgproc::{align_face, margin_crop};
+pub use mask::{MASK_INPUT, MaskClassifier};
 pub use models::ModelDir;
 pub use onnx_model::{NamedTensor, OnnxModel, faces_to_nchw};
 pub use retinaface::RetinaFace;

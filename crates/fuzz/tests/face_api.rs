@@ -93,11 +93,34 @@ struct Env {
     seeds: Vec<Seed>,
 }
 
+type Models = (Arc<issc_detect::FaceMesh>, Arc<issc_detect::MaskClassifier>);
+
+fn models() -> Models {
+    static M: std::sync::OnceLock<Models> = std::sync::OnceLock::new();
+    M.get_or_init(|| {
+        let dir = issc_detect::ModelDir::locate(None).expect("the repository's models/");
+        (
+            Arc::new(issc_detect::FaceMesh::new(&dir).expect("the Face Mesh model loads")),
+            Arc::new(issc_detect::MaskClassifier::new(&dir).expect("the mask classifier loads")),
+        )
+    })
+    .clone()
+}
+
 fn router(dir: &std::path::Path, port: u16) -> axum::Router {
     let store = issc_store::SqliteStore::open(dir, 128).expect("open the SQLite store");
     let pipeline =
         FacePipeline::from_parts(Box::new(MiddleFace(DetectorConfig::default())), Some(Box::new(MeanColour)));
-    let api = issc_serve::FaceApi { store: Arc::new(store), pipeline: Arc::new(pipeline), max_face_ids: 1000 };
+    // The real landmark and mask models on the stand-in detector's faces: any box and five points the fuzzer
+    // makes them see must be answered, never panic.
+    let (landmarks, mask) = models();
+    let api = issc_serve::FaceApi {
+        store: Arc::new(store),
+        pipeline: Arc::new(pipeline),
+        landmarks: Some(landmarks),
+        mask: Some(mask),
+        max_face_ids: 1000,
+    };
     let cfg = issc_serve::ServeConfig {
         max_body_bytes: 1 << 20,
         max_concurrency: 1,

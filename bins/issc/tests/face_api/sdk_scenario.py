@@ -39,6 +39,14 @@ except ImportError as e:  # pragma: no cover - the Rust test checks the import b
 API_VERSION = "v1.2"
 PERSONS = 4
 ENROLLED_PER_PERSON = 3
+# The v1.2 spec's FaceLandmarks, all required.
+LANDMARKS_27 = [
+    "pupilLeft", "pupilRight", "noseTip", "mouthLeft", "mouthRight", "eyebrowLeftOuter", "eyebrowLeftInner",
+    "eyeLeftOuter", "eyeLeftTop", "eyeLeftBottom", "eyeLeftInner", "eyebrowRightInner", "eyebrowRightOuter",
+    "eyeRightInner", "eyeRightTop", "eyeRightBottom", "eyeRightOuter", "noseRootLeft", "noseRootRight",
+    "noseLeftAlarTop", "noseRightAlarTop", "noseLeftAlarOutTip", "noseRightAlarOutTip", "upperLipTop",
+    "upperLipBottom", "underLipTop", "underLipBottom",
+]
 # The SDK polls Operation-Location and sleeps Retry-After between polls (30 s without it): training of a dozen faces
 # on a local server must be over in a few seconds.
 TRAINING_LIMIT_S = 10.0
@@ -271,6 +279,13 @@ def run(args, step, balancer):
         check(r.left <= lm.nose_tip.x <= r.left + r.width and r.top <= lm.nose_tip.y <= r.top + r.height,
               f"detect {path.name}: noseTip {lm.nose_tip} outside the face rectangle {r}")
         check(lm.pupil_left.x < lm.pupil_right.x, f"detect {path.name}: pupilLeft is not left of pupilRight: {lm}")
+        # All 27 of the spec's landmarks (its schema marks every one required).
+        missing = [k for k in LANDMARKS_27 if lm.get(k) is None]
+        check(not missing, f"detect {path.name}: landmarks missing: {missing}")
+        check(lm.eye_left_outer.x < lm.eye_left_inner.x < lm.eye_right_inner.x < lm.eye_right_outer.x,
+              f"detect {path.name}: eye corners out of order: {lm}")
+        check(lm.upper_lip_top.y < lm.upper_lip_bottom.y <= lm.under_lip_top.y < lm.under_lip_bottom.y,
+              f"detect {path.name}: lips out of order: {lm}")
         check(face.recognition_model == "recognition_04",
               f"detect {path.name}: recognitionModel {face.recognition_model!r}")
         query[name] = face.face_id

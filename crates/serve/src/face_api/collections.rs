@@ -553,7 +553,12 @@ async fn add_face(
     .map_err(FaceApiError::in_path)?;
     let photo = photo(&state, &headers, body).await?;
     // Add-face detects faces of 36 × 36 (proportionally more in images over 1920 × 1080) up to 4096 × 4096.
-    let faces = analyze(&state, photo, Analysis { attributes: false, max_face: Some(MAX_ADD_FACE) }).await?;
+    let faces = analyze(
+        &state,
+        photo,
+        Analysis { attributes: false, max_face: Some(MAX_ADD_FACE), landmarks: false, mask: false },
+    )
+    .await?;
     let chosen = pick_target(faces, query_param(&q, "targetFace"))?;
     let embedding = chosen.embedding.unwrap_or_default();
     let fid = db(fs, move |s| s.add_face(kind, &id, pid, &embedding, user_data.as_deref()))

@@ -61,8 +61,11 @@ const DETECTION_01: [&str; 11] = [
     "hair",
 ];
 const DETECTION_03: [&str; 3] = ["headPose", "mask", "blur"];
-/// What this server computes (`face_attributes`); every other attribute needs a model it does not have.
+/// What this server computes from pixels and landmarks (`face_attributes`).
 const SERVED: [&str; 5] = ["headPose", "blur", "exposure", "noise", "qualityForRecognition"];
+/// What it computes with a model of its own, when that model is loaded (`FaceApi::mask`); every other attribute
+/// needs a model it does not have.
+const SERVED_BY_MODEL: [&str; 1] = ["mask"];
 
 /// The attributes a detect asks for, checked against the detection and recognition models as Azure does, then
 /// against what this server can compute honestly. Names are matched case-insensitively (the SDKs' enums are) and
@@ -71,6 +74,7 @@ pub(crate) fn face_attributes(
     q: &HashMap<String, String>,
     detection: &str,
     recognition: &str,
+    has_mask_model: bool,
 ) -> Result<Vec<&'static str>, FaceApiError> {
     let Some(raw) = query_param(q, "returnFaceAttributes") else { return Ok(vec![]) };
     let mut wanted: Vec<&'static str> = Vec::new();
@@ -105,13 +109,14 @@ pub(crate) fn face_attributes(
             "'qualityForRecognition' is supported only by recognition_03 and recognition_04, not {recognition}."
         )));
     }
-    let missing: Vec<&str> = wanted.iter().copied().filter(|a| !SERVED.contains(a)).collect();
+    let served: Vec<&str> = SERVED.iter().chain(SERVED_BY_MODEL.iter().filter(|_| has_mask_model)).copied().collect();
+    let missing: Vec<&str> = wanted.iter().copied().filter(|a| !served.contains(a)).collect();
     if !missing.is_empty() {
         return Err(FaceApiError::bad_argument(format!(
             "Invalid argument returnFaceAttributes. {} needs a model this server does not have, and it never \
              invents a value; it computes {} (docs/face-api.md).",
             missing.iter().map(|m| format!("'{m}'")).collect::<Vec<_>>().join(", "),
-            SERVED.join(", ")
+            served.join(", ")
         )));
     }
     Ok(wanted)
@@ -130,6 +135,10 @@ pub(crate) struct Analysis {
     pub(crate) attributes: bool,
     /// Faces larger than this are not returned (add-face: 4096).
     pub(crate) max_face: Option<f32>,
+    /// Find the 27 landmarks of every face (when the server has the Face Mesh model).
+    pub(crate) landmarks: bool,
+    /// Run the face-mask classifier on every face (when the server has it).
+    pub(crate) mask: bool,
 }
 
 /// A detected face with its embedding (absent when it could not be aligned).
@@ -137,6 +146,10 @@ pub(crate) struct Detected {
     pub(crate) face: Face,
     pub(crate) embedding: Option<Vec<f32>>,
     pub(crate) quality: Option<crate::face_attributes::FaceQuality>,
+    /// The 27 landmarks ([`issc_detect::LANDMARKS_27`]), when asked for and the Face Mesh model is loaded.
+    pub(crate) landmarks: Option<[[f32; 2]; 27]>,
+    /// The face-mask classifier's probability of a mask, when `mask` was asked for.
+    pub(crate) mask: Option<f32>,
 }
 
 #[derive(Deserialize)]
@@ -223,6 +236,8 @@ pub(crate) async fn analyze(
 ) -> Result<Vec<Detected>, FaceApiError> {
     let fs = face_state(state)?;
     let pipeline = fs.api.pipeline.clone();
+    let mesh = if what.landmarks { fs.api.landmarks.clone() } else { None };
+    let mask = if what.mask { fs.api.mask.clone() } else { None };
     let load = state.cfg.load;
     crate::on_worker(state, move || {
         let img = issc_core::decode_image(&photo, "image", &load).map_err(|e| {
@@ -256,6 +271,14 @@ pub(crate) async fn analyze(
         for mut face in faces {
             // Measured on the detector's own box, before it is clipped.
             let quality = what.attributes.then(|| crate::face_attributes::measure(&img.rgb, &face));
+            let landmarks = match &mesh {
+                Some(m) => m.landmarks(&img.rgb, &face).map_err(failed)?.map(|p| issc_detect::landmarks_27(&face, &p)),
+                None => None,
+            };
+            let mask = match &mask {
+                Some(m) => m.mask_probability(&img.rgb, &face).map_err(failed)?,
+                None => None,
+            };
             face.bbox = clipped(face.bbox);
             let embedding = match pipeline.embedder() {
                 Some(e) => match issc_detect::align_face(&img.rgb, &face.landmarks, e.input_size()) {
@@ -264,7 +287,7 @@ pub(crate) async fn analyze(
                 },
                 None => None,
             };
-            out.push(Detected { face, embedding, quality });
+            out.push(Detected { face, embedding, quality, landmarks, mask });
         }
         Ok(out)
     })
@@ -327,6 +350,7 @@ struct Point {
     y: f64,
 }
 
+/// `FaceLandmarks`, in the spec's order: the detector's five points, and the other 22 when the Face Mesh ran.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Landmarks {
@@ -335,6 +359,87 @@ struct Landmarks {
     nose_tip: Point,
     mouth_left: Point,
     mouth_right: Point,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eyebrow_left_outer: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eyebrow_left_inner: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eye_left_outer: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eye_left_top: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eye_left_bottom: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eye_left_inner: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eyebrow_right_inner: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eyebrow_right_outer: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eye_right_inner: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eye_right_top: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eye_right_bottom: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eye_right_outer: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nose_root_left: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nose_root_right: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nose_left_alar_top: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nose_right_alar_top: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nose_left_alar_out_tip: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nose_right_alar_out_tip: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upper_lip_top: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upper_lip_bottom: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    under_lip_top: Option<Point>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    under_lip_bottom: Option<Point>,
+}
+
+impl Landmarks {
+    fn new(five: &issc_core::Landmarks5, all: Option<&[[f32; 2]; 27]>) -> Self {
+        let p = |[x, y]: [f32; 2]| Point { x: round2(x), y: round2(y) };
+        let f = five.0;
+        let m = |i: usize| all.map(|a| p(a[i]));
+        Landmarks {
+            pupil_left: p(f[0]),
+            pupil_right: p(f[1]),
+            nose_tip: p(f[2]),
+            mouth_left: p(f[3]),
+            mouth_right: p(f[4]),
+            eyebrow_left_outer: m(5),
+            eyebrow_left_inner: m(6),
+            eye_left_outer: m(7),
+            eye_left_top: m(8),
+            eye_left_bottom: m(9),
+            eye_left_inner: m(10),
+            eyebrow_right_inner: m(11),
+            eyebrow_right_outer: m(12),
+            eye_right_inner: m(13),
+            eye_right_top: m(14),
+            eye_right_bottom: m(15),
+            eye_right_outer: m(16),
+            nose_root_left: m(17),
+            nose_root_right: m(18),
+            nose_left_alar_top: m(19),
+            nose_right_alar_top: m(20),
+            nose_left_alar_out_tip: m(21),
+            nose_right_alar_out_tip: m(22),
+            upper_lip_top: m(23),
+            upper_lip_bottom: m(24),
+            under_lip_top: m(25),
+            under_lip_bottom: m(26),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -360,6 +465,7 @@ fn round_to(v: f32, places: i32) -> f64 {
 /// The asked-for attributes of one face, in the spec's names and shapes (angles to 0.1°, values to 0.01).
 fn attributes_json(
     q: &crate::face_attributes::FaceQuality,
+    mask: Option<f32>,
     wanted: &[&'static str],
 ) -> serde_json::Map<String, serde_json::Value> {
     use serde_json::json;
@@ -379,6 +485,10 @@ fn attributes_json(
             }),
             "noise" => json!({ "noiseLevel": level(q.noise.noise_level), "value": round_to(q.noise.value, 2) }),
             "qualityForRecognition" => level(q.quality_for_recognition),
+            "mask" => {
+                let (kind, covered) = mask_type(mask);
+                json!({ "type": kind, "noseAndMouthCovered": covered })
+            }
             // face_attributes() lets nothing else through.
             _ => continue,
         };
@@ -386,6 +496,22 @@ fn attributes_json(
     }
     m
 }
+
+/// Azure's `mask` from the classifier's probability of a mask over nose and mouth: `faceMask` (covered) at 0.75 or
+/// more, `noMask` at 0.25 or less, `uncertain` between (docs/face-api.md). The classifier knows masks and bare faces
+/// only, so `otherMaskOrOcclusion` is never answered.
+fn mask_type(p: Option<f32>) -> (&'static str, bool) {
+    match p {
+        Some(p) if p >= MASK_AT => ("faceMask", true),
+        Some(p) if p <= NO_MASK_AT => ("noMask", false),
+        _ => ("uncertain", false),
+    }
+}
+
+/// The classifier's probability from which a face is `faceMask`.
+const MASK_AT: f32 = 0.75;
+/// The probability up to which a face is `noMask`.
+const NO_MASK_AT: f32 = 0.25;
 
 fn round2(v: f32) -> f64 {
     (f64::from(v) * 100.0).round() / 100.0
@@ -404,7 +530,7 @@ pub(crate) async fn detect(
     let return_id = bool_param(&q, "returnFaceId", true)?;
     let landmarks = bool_param(&q, "returnFaceLandmarks", false)?;
     let return_model = bool_param(&q, "returnRecognitionModel", false)?;
-    let attributes = face_attributes(&q, &detection, &recognition)?;
+    let attributes = face_attributes(&q, &detection, &recognition, fs.api.mask.is_some())?;
     if detection == "detection_02" && landmarks {
         return Err(FaceApiError::bad_argument("'returnLandmarks' is not supported by detection_02."));
     }
@@ -419,7 +545,8 @@ pub(crate) async fn detect(
         super::face_id_room(fs, 1).await?;
     }
     let photo = photo(&state, &headers, body).await?;
-    let what = Analysis { attributes: !attributes.is_empty(), max_face: None };
+    let what =
+        Analysis { attributes: !attributes.is_empty(), max_face: None, landmarks, mask: attributes.contains(&"mask") };
     let faces = analyze(&state, photo, what).await?;
     state.metrics.faces.observe(faces.len() as f64);
     let mut ids = if return_id {
@@ -433,7 +560,6 @@ pub(crate) async fn detect(
         .map(|d| {
             let b = d.face.bbox;
             let face_id = if return_id && d.embedding.is_some() { ids.next() } else { None };
-            let p = |i: usize| Point { x: round2(d.face.landmarks.0[i][0]), y: round2(d.face.landmarks.0[i][1]) };
             let r = DetectionResult {
                 face_id,
                 recognition_model: return_model.then(|| recognition.clone()),
@@ -444,14 +570,8 @@ pub(crate) async fn detect(
                     width: ((b.x + b.w).round() - b.x.round()) as i32,
                     height: ((b.y + b.h).round() - b.y.round()) as i32,
                 },
-                face_landmarks: landmarks.then(|| Landmarks {
-                    pupil_left: p(0),
-                    pupil_right: p(1),
-                    nose_tip: p(2),
-                    mouth_left: p(3),
-                    mouth_right: p(4),
-                }),
-                face_attributes: d.quality.as_ref().map(|q| attributes_json(q, &attributes)),
+                face_landmarks: landmarks.then(|| Landmarks::new(&d.face.landmarks, d.landmarks.as_ref())),
+                face_attributes: d.quality.as_ref().map(|q| attributes_json(q, d.mask, &attributes)),
             };
             serde_json::to_value(r).map_err(FaceApiError::internal)
         })

@@ -39,6 +39,12 @@ pub struct FaceApi {
     pub store: Arc<dyn FaceStore>,
     /// Detector + SFace.
     pub pipeline: Arc<FacePipeline>,
+    /// The Face Mesh network behind the 27 landmarks of `returnFaceLandmarks`; `None`: detect answers the
+    /// detector's five points only (a models folder from before the model was bundled; the server warns at start).
+    pub landmarks: Option<Arc<issc_detect::FaceMesh>>,
+    /// The face-mask classifier behind the `mask` attribute; `None`: `mask` answers 400 as an attribute this server
+    /// cannot compute (the server warns at start).
+    pub mask: Option<Arc<issc_detect::MaskClassifier>>,
     /// Most transient faceIds kept at once; none is dropped before its time to live, so beyond it detect answers
     /// 429 with `Retry-After`. They live where the store says ([`FaceStore::face_ids`]): in this process for a
     /// folder, in the database (shared by every server, the bound counted over all of them) for PostgreSQL.
@@ -303,7 +309,7 @@ mod tests {
             }
         }
         let pipeline = Arc::new(FacePipeline::from_parts(Box::new(NoDetector(Default::default())), None));
-        FaceApi { store, pipeline, max_face_ids: 4 }
+        FaceApi { store, pipeline, landmarks: None, mask: None, max_face_ids: 4 }
     }
 
     #[test]
