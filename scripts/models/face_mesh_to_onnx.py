@@ -75,6 +75,15 @@ def convert(tfl_bytes):
     assert shape(inp) == [1, 192, 192, 3], shape(inp)
     onnx_name[inp] = "input"
 
+    def pads(o, src, kh, kw):
+        """ONNX pads (top, left, bottom, right) for a TFLite conv or pool's SAME or VALID padding."""
+        _, h, wd, _ = shape(src)
+        if o.Padding() != tflite.Padding.SAME:
+            return 0, 0, 0, 0
+        t, b = same_pads(h, kh, o.StrideH())
+        le, r = same_pads(wd, kw, o.StrideW())
+        return t, le, b, r
+
     def const(arr, label):
         inits.append(numpy_helper.from_array(arr, label))
         return label
@@ -125,12 +134,7 @@ def convert(tfl_bytes):
                 w = w.transpose(3, 0, 1, 2)  # 1HWC -> C1HW
                 group = w.shape[0]
             kh, kw = w.shape[2], w.shape[3]
-            _, h, wd, _ = shape(ins[0])
-            if o.Padding() == tflite.Padding.SAME:
-                t, b = same_pads(h, kh, o.StrideH())
-                le, r = same_pads(wd, kw, o.StrideW())
-            else:
-                t = b = le = r = 0
+            t, le, b, r = pads(o, ins[0], kh, kw)
             inputs = [onnx_name[ins[0]], const(w, name(out) + "/W")]
             if len(ins) > 2 and ins[2] >= 0:
                 inputs.append(const(weight(ins[2]), name(out) + "/B"))
@@ -162,12 +166,7 @@ def convert(tfl_bytes):
             o = tflite.Pool2DOptions()
             o.Init(opts.Bytes, opts.Pos)
             kh, kw = o.FilterHeight(), o.FilterWidth()
-            _, h, wd, _ = shape(ins[0])
-            if o.Padding() == tflite.Padding.SAME:
-                t, b = same_pads(h, kh, o.StrideH())
-                le, r = same_pads(wd, kw, o.StrideW())
-            else:
-                t = b = le = r = 0
+            t, le, b, r = pads(o, ins[0], kh, kw)
             target = act(name(out), o.FusedActivationFunction())
             nodes.append(
                 helper.make_node(
@@ -182,9 +181,9 @@ def convert(tfl_bytes):
         elif kind == "PAD":
             p = raw(ins[1]).astype(np.int64)  # [[n0, n1], [h0, h1], [w0, w1], [c0, c1]]
             nchw = p[[0, 3, 1, 2]]
-            pads = np.concatenate([nchw[:, 0], nchw[:, 1]]).astype(np.int64)
+            widths = np.concatenate([nchw[:, 0], nchw[:, 1]]).astype(np.int64)
             nodes.append(
-                helper.make_node("Pad", [onnx_name[ins[0]], const(pads, name(out) + "/pads")], [name(out)])
+                helper.make_node("Pad", [onnx_name[ins[0]], const(widths, name(out) + "/pads")], [name(out)])
             )
         else:
             raise SystemExit(f"op {k}: {kind} is not handled by this converter")
