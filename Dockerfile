@@ -11,7 +11,8 @@
 # scripts/fetch-onnxruntime.sh) and Debian. The models are the repository's own files (models/SHA256SUMS).
 
 FROM rust:1.95-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends python3-pip && rm -rf /var/lib/apt/lists/*
+# nasm: libjpeg-turbo's SIMD decoder (scripts/fetch-nasm.sh); python3-pip: the ONNX Runtime wheel.
+RUN apt-get update && apt-get install -y --no-install-recommends nasm python3-pip && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 # No line tables in the image (the binary drops from ~380 MB to ~64 MB); symbol names stay for backtraces.

@@ -14,5 +14,10 @@ else
     echo "example: ONNX Runtime's library could not be fetched (needs python3 with pip and access to PyPI);" \
          "running on tract, the pure-Rust engine" >&2
 fi
+# NASM (when it can be had: on PATH, or the distribution's package) builds the JPEG decoder with SIMD: faster, the
+# same pixels. Without it the build is the same, only decoding is slower (scripts/fetch-nasm.sh).
+if nasm_dir="$(scripts/fetch-nasm.sh)" && [[ -n "$nasm_dir" ]]; then
+    export PATH="$nasm_dir:$PATH"
+fi
 cargo build --release --locked -p issc
 exec target/release/issc run --config examples/pipeline.toml "$@"

@@ -19,6 +19,12 @@ start=$(date +%s)
 step "ONNX Runtime library (PyPI wheel -> .ort/lib)"
 scripts/fetch-onnxruntime.sh >/dev/null
 
+step "NASM for libjpeg-turbo's SIMD decoder (on PATH, or the distribution's package -> .nasm; optional)"
+if nasm_dir="$(scripts/fetch-nasm.sh)" && [ -n "$nasm_dir" ]; then
+    export PATH="$nasm_dir:$PATH"
+    nasm -v >&2
+fi
+
 step "official Face JavaScript SDK (npm ci -> bins/issc/tests/js-sdk/node_modules)"
 # For bins/issc/tests/face_api_js.rs; .ci/run installs Node.js and runs npm ci before calling this script. Here the
 # pinned SDK is installed when Node.js and npm are present and it is not; without them the test says SKIPPED, unless
