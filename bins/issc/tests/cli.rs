@@ -302,7 +302,15 @@ fn doctor_names_engine_and_verified_models() {
         let v: Value = serde_json::from_str(ok(&issc(engine, &["doctor", "--json"])).trim()).unwrap();
         assert_eq!(v["engine"], if engine == "ort" { "onnxruntime" } else { "tract" });
         let models = v["models"].as_array().unwrap();
-        assert_eq!(models.len(), 4, "YuNet, RetinaFace, SFace and SFace's fast graph: {v}");
+        let files: Vec<&str> = models.iter().filter_map(|m| m["file"].as_str()).collect();
+        assert_eq!(
+            files.len(),
+            issc_detect::models::ALL_MODELS.len(),
+            "YuNet, RetinaFace, SFace, SFace's fast graph, Face Mesh and the mask classifier: {v}"
+        );
+        for m in issc_detect::models::ALL_MODELS {
+            assert!(files.contains(&m.file), "{} is not checked: {v}", m.file);
+        }
         assert!(models.iter().all(|m| m["ok"] == true), "{v}");
         if engine == "ort" {
             assert!(v["engine_library"].as_str().unwrap().contains("onnxruntime"));
