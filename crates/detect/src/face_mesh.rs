@@ -14,6 +14,7 @@ use image::RgbImage;
 use issc_core::Face;
 
 use crate::imgproc::{Affine, warp_affine};
+use crate::onnx_model::faces_to_nchw;
 use crate::runner::{ModelRunner, output};
 use crate::{DetectError, ModelDir, models};
 
@@ -179,13 +180,9 @@ impl FaceMesh {
     fn run(&self, image: &RgbImage, roi: Roi) -> Result<FaceMeshPoints, DetectError> {
         let s = FACE_MESH_INPUT as usize;
         let crop = warp_affine(image, &roi.to_crop(), FACE_MESH_INPUT, FACE_MESH_INPUT);
-        let plane = s * s;
-        let mut data = vec![0f32; 3 * plane];
-        for (i, p) in crop.pixels().enumerate() {
-            data[i] = f32::from(p.0[0]) / 255.0;
-            data[plane + i] = f32::from(p.0[1]) / 255.0;
-            data[2 * plane + i] = f32::from(p.0[2]) / 255.0;
-        }
+        // RGB planes scaled to 0..1 (MediaPipe's input range).
+        let mut data = faces_to_nchw(std::slice::from_ref(&crop), FACE_MESH_INPUT)?;
+        data.iter_mut().for_each(|v| *v /= 255.0);
         let outs = self.runner.run(&[1, 3, s, s], &data)?;
         let raw = output(&outs, "landmarks", NAME)?;
         let flag = output(&outs, "face_flag", NAME)?;

@@ -8,6 +8,7 @@ use image::RgbImage;
 use issc_core::Face;
 
 use crate::imgproc::resize_bilinear;
+use crate::onnx_model::faces_to_nchw;
 use crate::runner::{ModelRunner, output};
 use crate::{DetectError, ModelDir, models};
 
@@ -45,14 +46,8 @@ impl MaskClassifier {
         }
         let crop = image::imageops::crop_imm(image, x0, y0, x1 - x0, y1 - y0).to_image();
         let input = resize_bilinear(&crop, MASK_INPUT, MASK_INPUT);
+        let data = faces_to_nchw(std::slice::from_ref(&input), MASK_INPUT)?;
         let s = MASK_INPUT as usize;
-        let plane = s * s;
-        let mut data = vec![0f32; 3 * plane];
-        for (i, p) in input.pixels().enumerate() {
-            data[i] = f32::from(p.0[0]);
-            data[plane + i] = f32::from(p.0[1]);
-            data[2 * plane + i] = f32::from(p.0[2]);
-        }
         let outs = self.runner.run(&[1, 3, s, s], &data)?;
         let prob = output(&outs, "prob", NAME)?;
         match prob {
