@@ -137,10 +137,11 @@ pub(crate) fn to_full_size(face: &Face, scale: f32) -> Face {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum PipelineMode {
-    /// The default: the reference pipeline's pixels, with SFace in its equivalent fast form (per-channel PRelu
-    /// rewritten; `models/face_recognition_sface_2021dec_fast.onnx`, about 2.5× faster under ONNX Runtime).
+    /// The default: the reference pipeline's pixels, with SFace in a faster form: under ONNX Runtime its int8
+    /// graph (`models/face_recognition_sface_2021dec_int8.onnx`, about 3.5× the original's speed), under tract
+    /// its fp32 fast graph (per-channel PRelu rewritten, `models/face_recognition_sface_2021dec_fast.onnx`).
     /// Parity with the reference: embedding cosine ≥ 0.98 on ≥ 99 % of faces, box centres within 2 % of the face
-    /// size (tested; measured: the reference mode's figures).
+    /// size (tested; measured: min cosine 0.99 under ONNX Runtime, the reference mode's figures under tract).
     #[default]
     Fast,
     /// OpenCV's reference pipeline (`FaceDetectorYN` + `FaceRecognizerSF`) reproduced exactly: full-size libjpeg
@@ -187,6 +188,10 @@ pub trait Embedder: Send + Sync {
     fn default_threshold(&self) -> f32;
     /// Embed one aligned face of `input_size()`².
     fn embed(&self, aligned: &RgbImage) -> Result<Embedding, DetectError>;
+    /// The model file it runs, when it runs one from the models folder (for reports such as `issc bench`).
+    fn model_file(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Which detector to use (`yunet`, `retinaface` or `azure` in settings and on the command line).

@@ -15,41 +15,64 @@ pub const SFACE_DIM: usize = 128;
 pub const SFACE_THRESHOLD: f32 = 0.363;
 
 /// The SFace embedder. Input: RGB, raw 0..255, NCHW (the graph normalises internally). Output `fc1`,
-/// L2-normalised here. Two files of the same network: `face_recognition_sface_2021dec_fast.onnx` (default; its
-/// per-channel PRelu rewritten into a form ONNX Runtime runs about 3× faster, embeddings equal to cosine ≥ 0.99999)
-/// and the original `face_recognition_sface_2021dec_dequant.onnx` ([`PipelineMode::Reference`]).
+/// L2-normalised here. Three files of the same network, chosen by [`PipelineMode`] and the engine:
+/// - fast mode under ONNX Runtime: `face_recognition_sface_2021dec_int8.onnx` (the wide 1×1 convolutions and
+///   the fully connected layer in int8 with per-call activation scales; about 1.7× faster than the fp32 fast
+///   graph, embeddings at cosine ≥ 0.99 to the original on the shared photos);
+/// - fast mode under tract: `face_recognition_sface_2021dec_fast.onnx` (fp32; per-channel PRelu rewritten into a
+///   form ONNX Runtime runs about 3× faster, embeddings equal to cosine ≥ 0.99999);
+/// - [`PipelineMode::Reference`]: the original `face_recognition_sface_2021dec_dequant.onnx`.
+///
+/// [`SFace::new`] always loads the fp32 fast graph. A models folder without the int8 file falls back to the fp32
+/// fast graph, and one without that to the original, with a warning naming the missing file.
 pub struct SFace {
     runner: ModelRunner,
+    file: &'static str,
 }
 
 impl SFace {
-    /// Load and check the fast model from `models`.
+    /// Load and check the fp32 fast graph from `models` (the original when that file is missing): embeddings equal
+    /// to the original's (cosine ≥ 0.99999) on either engine. Training and `issc export` use this one, so that a
+    /// trained head and its exported graph see the same embeddings.
     pub fn new(models: &ModelDir) -> Result<Self, DetectError> {
-        Self::with_mode(models, PipelineMode::Fast)
+        Self::load(models, &[&models::SFACE_FAST, &models::SFACE_DEQUANT])
     }
 
-    /// Load and check the model `mode` uses: the fast graph, or the original one in reference mode.
+    /// Load and check the model `mode` uses on this process's engine (see the type's docs): in fast mode, the
+    /// fastest file for the engine. This is what [`crate::FacePipeline`] runs.
     pub fn with_mode(models: &ModelDir, mode: PipelineMode) -> Result<Self, DetectError> {
-        let file = match mode {
-            PipelineMode::Fast => &models::SFACE_FAST,
-            PipelineMode::Reference => &models::SFACE_DEQUANT,
-        };
-        let bytes = match models.load(file) {
-            // A models folder from before the fast graph existed: the original gives the same embeddings, slower.
-            Err(DetectError::ModelMissing { path, .. })
-                if mode == PipelineMode::Fast && models.path().join(models::SFACE_DEQUANT.file).is_file() =>
-            {
-                tracing::warn!(
-                    "{} is missing: using the original SFace graph (same embeddings, about 2.5x slower); copy \
-                     models/{} from isshesarahconnor to get the fast one",
-                    path.display(),
-                    models::SFACE_FAST.file
-                );
-                models.load(&models::SFACE_DEQUANT)?
+        let ort = crate::engine::init_engine(crate::EngineChoice::Auto)?.kind == crate::EngineKind::OnnxRuntime;
+        match mode {
+            PipelineMode::Fast if ort => {
+                Self::load(models, &[&models::SFACE_INT8, &models::SFACE_FAST, &models::SFACE_DEQUANT])
             }
-            other => other?,
-        };
-        Ok(Self { runner: ModelRunner::new(NAME, bytes)? })
+            PipelineMode::Fast => Self::new(models),
+            PipelineMode::Reference => Self::load(models, &[&models::SFACE_DEQUANT]),
+        }
+    }
+
+    /// The first file of `chain` that is in the folder (the last one otherwise, for its error), with a warning
+    /// when it is not the first.
+    fn load(models: &ModelDir, chain: &[&'static models::ModelFile]) -> Result<Self, DetectError> {
+        let wanted = chain[0];
+        let file = chain.iter().find(|m| models.path().join(m.file).is_file()).unwrap_or(&chain[chain.len() - 1]);
+        if file.file != wanted.file {
+            // A models folder from before a faster file existed: the next one gives (nearly) the same embeddings.
+            tracing::warn!(
+                "{} is missing: using {} (same network, slower); copy models/{} from isshesarahconnor to get the \
+                 faster one",
+                models.path().join(wanted.file).display(),
+                file.file,
+                wanted.file
+            );
+        }
+        let bytes = models.load(file)?;
+        Ok(Self { runner: ModelRunner::new(NAME, bytes)?, file: file.file })
+    }
+
+    /// The model file in use (which of the three the mode and engine chose).
+    pub fn file(&self) -> &'static str {
+        self.file
     }
 }
 
@@ -68,6 +91,10 @@ impl Embedder for SFace {
 
     fn default_threshold(&self) -> f32 {
         SFACE_THRESHOLD
+    }
+
+    fn model_file(&self) -> Option<&str> {
+        Some(self.file)
     }
 
     fn embed(&self, aligned: &RgbImage) -> Result<Embedding, DetectError> {

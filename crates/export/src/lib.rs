@@ -21,6 +21,7 @@
 
 pub mod fast;
 mod graph;
+pub mod int8;
 
 use std::path::{Path, PathBuf};
 

@@ -215,11 +215,7 @@ pub fn bench(runtime: &Runtime, input: &Path, opts: &BenchOptions) -> Result<Ben
     Ok(BenchReport {
         engine: engine.kind.to_string(),
         mode: pipeline.mode().as_str().into(),
-        embedder: match pipeline.mode() {
-            issc_detect::PipelineMode::Reference => issc_detect::models::SFACE_DEQUANT.file,
-            _ => issc_detect::models::SFACE_FAST.file,
-        }
-        .into(),
+        embedder: pipeline.embedder().and_then(|e| e.model_file()).unwrap_or("-").into(),
         decode: DecodePath {
             jpeg_scale_to_long_side: pipeline.decode_side(),
             photos_decoded_reduced: per_pass(total.reduced),
