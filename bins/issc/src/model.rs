@@ -75,7 +75,7 @@ pub fn predict(ctx: &Context, args: PredictArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--top-k must be at least 1");
     }
     ctx.engine()?;
-    let predictor = Predictor::open(&args.model)
+    let predictor = Predictor::open_with_mode(&args.model, ctx.mode)
         .with_context(|| format!("cannot load the model in {}", args.model.display()))?
         .with_max_faces(args.max_faces as usize);
     let pipeline = ctx.pipeline(args.min_face, false)?;

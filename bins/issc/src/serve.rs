@@ -151,7 +151,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (model, missing) = match &args.model {
         Some(dir) => {
             ctx.engine()?;
-            let predictor = issc_predict::Predictor::open(dir)
+            let predictor = issc_predict::Predictor::open_with_mode(dir, ctx.mode)
                 .with_context(|| format!("cannot load the model in {}", dir.display()))?
                 .with_max_faces(args.max_faces as usize);
             let detector = ctx.pipeline(0.0, false)?.into_detector();

@@ -21,7 +21,8 @@
 
 pub mod fast;
 mod graph;
-pub mod int8;
+/// The int8 rewrite of SFace-like graphs (it lives in `issc-predict`, which applies it when loading a model).
+pub use issc_predict::int8;
 
 use std::path::{Path, PathBuf};
 

@@ -60,8 +60,8 @@ pub(crate) fn strangers_stage(
         }
     }
     runtime.engine()?;
-    let predictor =
-        issc_predict::Predictor::open(model_dir).ctx(|| format!("cannot load the model in {}", show(model_dir)))?;
+    let predictor = issc_predict::Predictor::open_with_mode(model_dir, runtime.options().mode)
+        .ctx(|| format!("cannot load the model in {}", show(model_dir)))?;
     let pipeline = runtime.pipeline(&cfg.crop.detector_settings(), cfg.crop.min_face, false)?;
     let mut stage = StrangersStage { folder: folder.display().to_string(), photos: photos.len(), ..Default::default() };
     if out.is_dir() {

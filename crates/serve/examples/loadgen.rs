@@ -189,7 +189,7 @@ fn inprocess(args: &[String]) {
     let threads: usize = arg(args, "--threads").map_or(2, |v| v.parse().unwrap());
     let requests: usize = arg(args, "--requests").map_or(400, |v| v.parse().unwrap());
     issc_detect::init_engine(issc_detect::EngineChoice::from_env().unwrap()).unwrap();
-    let predictor = issc_predict::Predictor::open(&model).unwrap();
+    let predictor = issc_predict::Predictor::open_with_mode(&model, issc_detect::PipelineMode::Fast).unwrap();
     let detector = issc_detect::DetectorKind::YuNet
         .open(&issc_detect::ModelDir::locate(None).unwrap(), issc_detect::DetectorConfig::default())
         .unwrap();

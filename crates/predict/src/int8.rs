@@ -25,6 +25,11 @@
 //! Because one scale covers the whole input tensor, **run one face per call**: in a batch, the faces would share
 //! a scale and each face's embedding would depend on the others. `MatMulIntegerToFloat` is an ONNX Runtime
 //! operator (`com.microsoft`); tract runs the fp32 graph instead.
+//!
+//! The bundled `models/face_recognition_sface_2021dec_int8.onnx` is this rewrite of the fast SFace graph
+//! (`cargo run -p issc-export --example int8_sface`); [`crate::Predictor::open_with_mode`] applies it in memory to
+//! an exported model (SFace + trained head; the head's narrow layers stay fp32) in the default fast mode under
+//! ONNX Runtime.
 
 use prost::Message;
 use tract_onnx::pb::attribute_proto::AttributeType;
@@ -40,7 +45,7 @@ pub const MIN_GEMM_INNER: usize = 1024;
 /// Producer tag written into the model's `doc_string`.
 const NOTE: &str = "int8: 1x1 convolutions with >= 128 input channels and constant-weight Gemm rewritten as \
                     DynamicQuantizeLinear + MatMulIntegerToFloat (per-channel int8 weights, per-call uint8 \
-                    activations) by issc-export (issc_export::int8)";
+                    activations) by issc (issc_predict::int8)";
 
 /// What [`quantize`] rewrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
