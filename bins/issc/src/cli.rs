@@ -34,8 +34,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "ENGINE", value_parser = EngineChoice::from_str, env = "ISSC_ENGINE", default_value = "auto", help_heading = "Global options")]
     pub engine: EngineChoice,
 
-    /// Reference mode: OpenCV's pipeline bit for bit (full-size decode, the original SFace graph), for parity
-    /// checks; slower. The default runs SFace's equivalent fast graph (embeddings equal to cosine >= 0.99999).
+    /// Reference mode: OpenCV's pipeline bit for bit (full-size decode, the original SFace graph; exported models
+    /// run as exported), for parity checks; slower. The default runs SFace in int8 under ONNX Runtime (cosine >= 0.99
+    /// to the original on the shared faces; exported models too) and its fp32 fast graph under tract (cosine >=
+    /// 0.99999).
     #[arg(long, global = true, env = "ISSC_REFERENCE", help_heading = "Global options")]
     pub reference: bool,
 

@@ -95,21 +95,28 @@ fn detections_match_the_reference_on_the_group_photo() {
     }
 }
 
+/// Both engines run the same graph in reference mode and must agree there to float rounding. In the default mode
+/// ONNX Runtime runs SFace's int8 graph and tract its fp32 fast graph: they agree to what the int8 graph keeps
+/// (cosine >= 0.99 to the original on every shared face).
 #[test]
 fn embeddings_are_unit_128d_and_agree_between_engines() {
     let photo = fx("people/Jennifer_Aniston/Jennifer_Aniston_0002.jpg");
-    let mut embeddings = Vec::new();
-    for engine in ENGINES {
-        let lines = json_lines(&ok(&issc(engine, &["embed", "--json", &photo])));
-        let faces = lines[0]["faces"].as_array().unwrap();
-        assert_eq!(faces.len(), 1);
-        let e = &faces[0]["embedding"];
-        assert_eq!(e.as_array().unwrap().len(), 128);
-        assert!((cosine(e, e) - 1.0).abs() < 1e-5, "L2-normalised");
-        embeddings.push(e.clone());
+    for (mode, bar) in [(&["--reference"][..], 0.99999), (&[][..], 0.99)] {
+        let mut embeddings = Vec::new();
+        for engine in ENGINES {
+            let mut args = mode.to_vec();
+            args.extend(["embed", "--json", &photo]);
+            let lines = json_lines(&ok(&issc(engine, &args)));
+            let faces = lines[0]["faces"].as_array().unwrap();
+            assert_eq!(faces.len(), 1);
+            let e = &faces[0]["embedding"];
+            assert_eq!(e.as_array().unwrap().len(), 128);
+            assert!((cosine(e, e) - 1.0).abs() < 1e-5, "L2-normalised");
+            embeddings.push(e.clone());
+        }
+        let c = cosine(&embeddings[0], &embeddings[1]);
+        assert!(c > bar, "ONNX Runtime vs tract cosine {c} ({mode:?})");
     }
-    let c = cosine(&embeddings[0], &embeddings[1]);
-    assert!(c > 0.99999, "ONNX Runtime vs tract cosine {c}");
 }
 
 #[test]
