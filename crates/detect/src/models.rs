@@ -59,7 +59,7 @@ pub const SFACE_FAST: ModelFile = ModelFile {
 /// (`MatMulIntegerToFloat`); tract runs [`SFACE_FAST`].
 pub const SFACE_INT8: ModelFile = ModelFile {
     file: "face_recognition_sface_2021dec_int8.onnx",
-    sha256: "5c236d3c3e705a0cb1acf111eeb8c5b5e59b2ec421505379c94a56b44dc17eb6",
+    sha256: "a50e0bfe438daaae614651f8ddd803ac7b19362ceb64502d070840c3f1a11d0e",
     role: "embedder (SFace, 128-d, int8 for ONNX Runtime: default there)",
 };
 
