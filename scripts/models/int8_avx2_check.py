@@ -16,7 +16,9 @@ sys.path.insert(0, str(REPO / "scripts/pyref"))
 import facepipe as fp  # noqa: E402
 
 MODELS = REPO / "models"
-PUBLIC = REPO / "../shared/data/identity/public"
+DATA = REPO / "../shared/data"
+PUBLIC = DATA / "identity/public"
+FOLDERS = [PUBLIC, DATA / "detection/images", DATA / "identity/edge_cases"]
 
 
 def saturating(model_path, out_path):
@@ -92,13 +94,16 @@ def main():
     saturating(MODELS / "face_recognition_sface_2021dec_int8.onnx", emulated)
     yunet = fp.YuNet()
     crops, first_face = [], {}
-    for f in fp.list_photos(str(PUBLIC)):
-        img = fp.decode(Path(f).read_bytes())
-        _, landmarks, _ = yunet.detect(img)
-        for i, lm in enumerate(landmarks):
-            if i == 0:
-                first_face[str(Path(f).relative_to(PUBLIC))] = len(crops)
-            crops.append(fp.align(img, lm))
+    for folder in FOLDERS:
+        for f in fp.list_photos(str(folder)):
+            img = fp.decode(Path(f).read_bytes())
+            if img is None:
+                continue
+            _, landmarks, _ = yunet.detect(img)
+            for i, lm in enumerate(landmarks):
+                if i == 0 and folder == PUBLIC:
+                    first_face[str(Path(f).relative_to(PUBLIC))] = len(crops)
+                crops.append(fp.align(img, lm))
     pairs = list(csv.DictReader(open(PUBLIC / "pairs.csv")))
     original = embed_all(MODELS / "face_recognition_sface_2021dec_dequant.onnx", crops)
     for label, path in [("int8 graph", MODELS / "face_recognition_sface_2021dec_int8.onnx"), ("int8, AVX2 saturation emulated", emulated)]:

@@ -207,6 +207,25 @@ fn exporting_a_real_run_writes_a_graph_and_a_card_that_agree_with_the_trained_mo
         assert!((norm - 1.0).abs() < 1e-3, "face {i}: embedding norm {norm}");
     }
 
+    // Its int8 form (what `issc predict` and `issc serve` run under ONNX Runtime by default): one face per call,
+    // the same top label on every face, embeddings at the int8 graph's cosine bar, probabilities close.
+    let fast = Predictor::open_with_mode(&out, issc_detect::PipelineMode::Fast).expect("the export opens in int8");
+    assert!(!predictor.int8());
+    assert_eq!(fast.int8(), engine() == "onnxruntime", "int8 exactly under ONNX Runtime");
+    let (emb8, probs8) = fast.run(&faces).expect("run the int8 graph");
+    let dim = card.outputs.embedding_dim;
+    let argmax = |row: &[f32]| row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
+    for (i, (a, b)) in emb.chunks(dim).zip(emb8.chunks(dim)).enumerate() {
+        let cos: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        assert!(cos >= 0.99, "face {i}: int8 embedding at cosine {cos} to the exported graph's");
+    }
+    for (i, (a, b)) in probs.chunks(3).zip(probs8.chunks(3)).enumerate() {
+        assert_eq!(argmax(a), argmax(b), "face {i}: int8 changes the top label ({a:?} against {b:?})");
+    }
+    // One face at a time: a face's answer does not depend on the faces run with it.
+    let (alone, _) = fast.run(&faces[..1]).expect("one face");
+    assert_eq!(alone, emb8[..dim].to_vec(), "the first face's int8 embedding depends on the others");
+
     // The graph is in the fast form (no PRelu left) and says so.
     let graph = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).expect("ONNX");
     let ops: BTreeSet<&str> = graph.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.as_str()).collect();
