@@ -21,6 +21,7 @@
 //! The result differs from the original only by float rounding (`x + (s − 1)·x` against `s·x`): SFace embeddings
 //! agree at cosine ≥ 0.99999 (tested on every face of the shared identity photos).
 
+use issc_predict::int8::floats;
 use prost::Message;
 use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::tensor_proto::DataType;
@@ -29,19 +30,6 @@ use tract_onnx::pb::{AttributeProto, ModelProto, NodeProto, TensorProto};
 /// Producer tag written into a rewritten model's `doc_string`, so the file says how it was made.
 const NOTE: &str = "PRelu(x, s) rewritten as x + c*Relu(d*x), (c, d) = (1, s-1) for s <= 1 else (-1, 1-s), by issc-export \
                     (issc_export::fast)";
-
-fn floats(t: &TensorProto) -> Option<Vec<f32>> {
-    if t.data_type != DataType::Float as i32 {
-        return None;
-    }
-    if !t.raw_data.is_empty() {
-        if !t.raw_data.len().is_multiple_of(4) {
-            return None;
-        }
-        return Some(t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect());
-    }
-    Some(t.float_data.clone())
-}
 
 fn tensor(name: String, data: &[f32]) -> TensorProto {
     TensorProto {
@@ -126,11 +114,8 @@ pub fn rewrite_prelu(model: &mut ModelProto) -> Result<usize, String> {
     dropped.retain(|name| !graph.node.iter().any(|n| n.input.iter().any(|i| i == name)));
     graph.initializer.retain(|t| !dropped.contains(&t.name));
     graph.initializer.extend(added);
-    if rewritten > 0 && !model.doc_string.contains(NOTE) {
-        if !model.doc_string.is_empty() {
-            model.doc_string.push('\n');
-        }
-        model.doc_string.push_str(NOTE);
+    if rewritten > 0 {
+        issc_predict::int8::append_note(model, NOTE);
     }
     Ok(rewritten)
 }

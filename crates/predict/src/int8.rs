@@ -64,7 +64,9 @@ struct Constant {
     data: Vec<f32>,
 }
 
-fn floats(t: &TensorProto) -> Option<Vec<f32>> {
+/// The values of a float32 tensor (raw little-endian bytes or `float_data`); `None` for another type or a raw
+/// buffer that is not a whole number of floats. (Shared with `issc_export::fast`.)
+pub fn floats(t: &TensorProto) -> Option<Vec<f32>> {
     if t.data_type != DataType::Float as i32 {
         return None;
     }
@@ -431,13 +433,18 @@ pub fn quantize(model: &mut ModelProto) -> Result<Quantized, String> {
     if !model.opset_import.iter().any(|o| o.domain == "com.microsoft") {
         model.opset_import.push(OperatorSetIdProto { domain: "com.microsoft".into(), version: 1 });
     }
-    if !model.doc_string.contains(NOTE) {
+    append_note(model, NOTE);
+    Ok(done)
+}
+
+/// Add `note` as a line of the model's `doc_string` (once), so that the file says how it was made.
+pub fn append_note(model: &mut ModelProto, note: &str) {
+    if !model.doc_string.contains(note) {
         if !model.doc_string.is_empty() {
             model.doc_string.push('\n');
         }
-        model.doc_string.push_str(NOTE);
+        model.doc_string.push_str(note);
     }
-    Ok(done)
 }
 
 /// The int8 form of an ONNX model's bytes (see [`quantize`]) and what was rewritten.
