@@ -39,14 +39,6 @@ fn fast_and_original_sface_agree_on_every_public_face() {
     let data = repo().join("../shared/data/identity/public");
     assert!(data.is_dir(), "{} is missing: this test needs ../shared/data (CI has it)", data.display());
     let models = models();
-    let detector = FacePipeline::with_mode(
-        &models,
-        DetectorKind::YuNet,
-        DetectorConfig::default(),
-        false,
-        PipelineMode::Reference,
-    )
-    .expect("YuNet");
     let fast = SFace::new(&models).expect("fast SFace");
     assert_eq!(fast.file(), SFACE_FAST.file);
     let original = SFace::with_mode(&models, PipelineMode::Reference).expect("original SFace");
@@ -54,15 +46,11 @@ fn fast_and_original_sface_agree_on_every_public_face() {
     photos.retain(|p| p.extension().is_some_and(|e| e != "csv"));
     photos.sort();
     let (mut faces, mut worst) = (0usize, 1f32);
-    for p in &photos {
-        let img = issc_core::load_image(p, &Default::default()).expect("photo").rgb;
-        for face in detector.detect(&img).expect("detect") {
-            let aligned = issc_detect::align_face(&img, &face.landmarks, 112).expect("aligned");
-            let c = fast.embed(&aligned).expect("fast").cosine(&original.embed(&aligned).expect("original"));
-            worst = worst.min(c);
-            assert!(c >= 0.99999, "{}: fast and original SFace at cosine {c}", p.display());
-            faces += 1;
-        }
+    for (p, aligned) in aligned_faces(&models, &photos) {
+        let c = fast.embed(&aligned).expect("fast").cosine(&original.embed(&aligned).expect("original"));
+        worst = worst.min(c);
+        assert!(c >= 0.99999, "{}: fast and original SFace at cosine {c}", p.display());
+        faces += 1;
     }
     let engine = issc_detect::engine_info().map_or_else(|| "?".into(), |e| e.kind.to_string());
     println!(
@@ -101,14 +89,6 @@ fn int8_sface_holds_the_fast_path_parity_with_the_original() {
     let shared = repo().join("../shared/data");
     assert!(shared.is_dir(), "{} is missing: this test needs ../shared/data (CI has it)", shared.display());
     let models = models();
-    let detector = FacePipeline::with_mode(
-        &models,
-        DetectorKind::YuNet,
-        DetectorConfig::default(),
-        false,
-        PipelineMode::Reference,
-    )
-    .expect("YuNet");
     let int8 = SFace::with_mode(&models, PipelineMode::Fast).expect("int8 SFace");
     assert_eq!(int8.file(), SFACE_INT8.file, "fast mode under ONNX Runtime runs the int8 graph");
     let original = SFace::with_mode(&models, PipelineMode::Reference).expect("original SFace");
@@ -117,12 +97,8 @@ fn int8_sface_holds_the_fast_path_parity_with_the_original() {
     photos.retain(|p| p.extension().is_some_and(|e| e != "csv" && e != "txt" && e != "json"));
     photos.sort();
     let mut cosines = Vec::new();
-    for p in &photos {
-        let img = issc_core::load_image(p, &Default::default()).expect("photo").rgb;
-        for face in detector.detect(&img).expect("detect") {
-            let aligned = issc_detect::align_face(&img, &face.landmarks, 112).expect("aligned");
-            cosines.push(int8.embed(&aligned).expect("int8").cosine(&original.embed(&aligned).expect("original")));
-        }
+    for (_, aligned) in aligned_faces(&models, &photos) {
+        cosines.push(int8.embed(&aligned).expect("int8").cosine(&original.embed(&aligned).expect("original")));
     }
     cosines.sort_by(f32::total_cmp);
     let n = cosines.len();
@@ -138,6 +114,21 @@ fn int8_sface_holds_the_fast_path_parity_with_the_original() {
     );
     assert!(n >= 350, "only {n} faces found in {} photos", photos.len());
     assert!(share >= 0.99, "cosine >= 0.98 on only {:.2} % of faces", 100.0 * share);
+}
+
+/// Every face YuNet finds in `photos` (the reference pipeline's detections), aligned to 112x112, with its photo.
+fn aligned_faces<'a>(models: &ModelDir, photos: &'a [PathBuf]) -> Vec<(&'a Path, image::RgbImage)> {
+    let detector =
+        FacePipeline::with_mode(models, DetectorKind::YuNet, DetectorConfig::default(), false, PipelineMode::Reference)
+            .expect("YuNet");
+    let mut out = Vec::new();
+    for p in photos {
+        let img = issc_core::load_image(p, &Default::default()).expect("photo").rgb;
+        for face in detector.detect(&img).expect("detect") {
+            out.push((p.as_path(), issc_detect::align_face(&img, &face.landmarks, 112).expect("aligned")));
+        }
+    }
+    out
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
