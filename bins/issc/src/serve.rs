@@ -157,10 +157,11 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<ExitCode> {
             let detector = ctx.pipeline(0.0, false)?.into_detector();
             let card = predictor.card();
             tracing::info!(
-                "model {} ({} labels, sha256 {})",
+                "model {} ({} labels, sha256 {}; {})",
                 dir.display(),
                 card.labels.len(),
-                &card.model.sha256[..16]
+                &card.model.sha256[..16],
+                if predictor.int8() { "run in int8, one face per call" } else { "run as exported" }
             );
             (Some(Model { predictor, detector }), String::new())
         }

@@ -332,6 +332,9 @@ fn constant_gemm(model: &ModelProto, n: &NodeProto) -> Option<(Vec<f32>, usize, 
     let b = constant(model, &n.input[1])?;
     let [r, s] = b.dims.as_slice() else { return None };
     let (r, s) = (usize::try_from(*r).ok()?, usize::try_from(*s).ok()?);
+    if r == 0 || s == 0 {
+        return None;
+    }
     let (k, o, w) = if attr_i(n, "transB", 0) == 1 {
         let mut t = vec![0f32; r * s];
         for (oi, row) in b.data.chunks_exact(s).enumerate() {
@@ -457,6 +460,50 @@ pub fn int8_model_bytes(model: &[u8]) -> Result<(Vec<u8>, Quantized), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gemm_model(dims: [i64; 2], trans_b: i64) -> ModelProto {
+        let n: usize = dims.iter().map(|&d| d as usize).product();
+        let data: Vec<f32> = (0..n).map(|i| (i % 7) as f32 - 3.0).collect();
+        let gemm = NodeProto {
+            op_type: "Gemm".into(),
+            input: vec!["x".into(), "b".into()],
+            output: vec!["y".into()],
+            attribute: vec![AttributeProto {
+                name: "transB".into(),
+                r#type: AttributeType::Int as i32,
+                i: trans_b,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        ModelProto {
+            graph: Some(tract_onnx::pb::GraphProto {
+                node: vec![gemm],
+                initializer: vec![f32_tensor("b".into(), dims.to_vec(), &data)],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_wide_constant_gemm_becomes_an_integer_product_and_degenerate_ones_are_left_alone() {
+        let mut m = gemm_model([2, 1024], 1);
+        let q = quantize(&mut m).unwrap();
+        assert_eq!(q, Quantized { convolutions: 0, batch_norms_folded: 0, gemms: 1 });
+        let g = m.graph.as_ref().unwrap();
+        let ops: Vec<&str> = g.node.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["DynamicQuantizeLinear", "MatMulIntegerToFloat"]);
+        let w = g.initializer.iter().find(|t| t.data_type == DataType::Int8 as i32 && t.dims.len() == 2).unwrap();
+        assert_eq!(w.dims, vec![1024, 2], "weights as [K, N]");
+        assert!(!g.initializer.iter().any(|t| t.name == "b"), "the fp32 weights are dropped");
+        assert!(m.opset_import.iter().any(|o| o.domain == "com.microsoft"));
+        // Narrow, empty or zero-sized: nothing to do, and no panic.
+        for (dims, t) in [([2, 64], 1), ([0, 1024], 1), ([1024, 0], 1), ([1024, 0], 0), ([0, 0], 0)] {
+            let mut m = gemm_model(dims, t);
+            assert_eq!(quantize(&mut m).unwrap(), Quantized::default(), "{dims:?} transB={t}");
+        }
+    }
 
     #[test]
     fn per_column_codes_span_the_range_and_round_trip() {
